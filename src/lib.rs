@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod error;
 pub mod ffi;
+pub mod ipc;
 pub mod storage;
 
 pub use error::{Error, Result, Status};
