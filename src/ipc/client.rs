@@ -252,7 +252,14 @@ fn open(path: &Path, opts: &ClientOptions) -> Result<(Conn, ServerHello)> {
 fn exchange(conn: &mut Conn, req: &Request<'_>, path: &Path) -> Result<Reply> {
     conn.out.clear();
     req.encode(&mut conn.out)?;
-    sys::send_all(&conn.stream, &conn.out).map_err(|e| lost(path, "sending a request", e))?;
+    if let Err(e) = sys::send_all(&conn.stream, &conn.out) {
+        // A server that refuses a connection (limit reached, uid not allowed) says why
+        // in an ERROR frame and closes: show that rather than the broken pipe.
+        if let Ok(r @ (Reply::Error(_) | Reply::Failed(_))) = read_reply(conn, path) {
+            return Ok(r);
+        }
+        return Err(lost(path, "sending a request", e));
+    }
     if conn.out.capacity() > 1024 * 1024 {
         conn.out = Vec::new();
     }
