@@ -12,3 +12,5 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 pub(crate) mod sys;
+
+pub use sys::PidLock;
