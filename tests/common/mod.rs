@@ -116,3 +116,110 @@ pub fn put_payload(key: &[u8], value: &[u8]) -> Vec<u8> {
     p.extend_from_slice(value);
     p
 }
+
+/// A `sochdb serve` child process.
+pub struct ServeProc {
+    pub child: std::process::Child,
+    pub socket: PathBuf,
+}
+
+impl ServeProc {
+    /// Starts `sochdb serve --db DIR` with extra arguments and waits until it answers.
+    pub fn start(db: &Path, extra: &[&str]) -> ServeProc {
+        let socket = db.join("sochdb.sock");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_sochdb"))
+            .arg("serve")
+            .arg("--db")
+            .arg(db)
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut p = ServeProc { child, socket };
+        p.wait_ready();
+        p
+    }
+
+    fn wait_ready(&mut self) {
+        for _ in 0..3000 {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                panic!("sochdb serve exited early with {st}: {err}");
+            }
+            if let Ok(c) = sochdb::ipc::client::Client::connect(
+                &self.socket,
+                sochdb::ipc::client::ClientOptions::default(),
+            ) {
+                let _ = sochdb::backend::Backend::close(&c);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("sochdb serve did not start listening within 30 s");
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0);
+    }
+
+    /// Waits (at most 60 s) for the process to exit; returns its status and stderr.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String) {
+        for _ in 0..6000 {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    e.read_to_string(&mut err).unwrap();
+                }
+                return (st, err);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        panic!("sochdb serve did not exit within 60 s");
+    }
+}
+
+impl Drop for ServeProc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs the `sochdb` binary; returns exit code, stdout, stderr.
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    cli_stdin(args, None)
+}
+
+/// Runs the `sochdb` binary with bytes on stdin.
+pub fn cli_stdin(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sochdb"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(b) = stdin {
+        child.stdin.take().unwrap().write_all(b).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
