@@ -153,7 +153,7 @@ impl Memtable {
     /// `Some(None)` for a tombstone, `None` when the memtable holds no such version.
     pub fn get(&self, key: &[u8], read_ts: u64) -> Option<Option<&[u8]>> {
         let n = self.node(self.seek_ge(key, read_ts, None))?;
-        (n.key.as_ref() == key).then(|| n.value.as_deref())
+        (n.key.as_ref() == key).then_some(n.value.as_deref())
     }
 
     /// Commit timestamp of the newest version of `key` (tombstones included).

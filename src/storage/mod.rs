@@ -411,3 +411,6 @@ fn sync_round(engine: &Weak<Inner>) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests;

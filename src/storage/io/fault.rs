@@ -205,8 +205,8 @@ impl ReadableFile for FaultReadable {
         self.inner.read_at(offset, buf)
     }
 
-    fn len(&self) -> Result<u64> {
-        self.inner.len()
+    fn size(&self) -> Result<u64> {
+        self.inner.size()
     }
 }
 

@@ -45,7 +45,7 @@ pub trait ReadableFile: Send + Sync {
     /// end of the file).
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize>;
     /// Bytes in the file.
-    fn len(&self) -> Result<u64>;
+    fn size(&self) -> Result<u64>;
 }
 
 /// A held lock on a directory; dropping it releases the lock.
@@ -78,7 +78,7 @@ pub trait FileSystem: Send + Sync {
     /// Reads a whole file.
     fn read_file(&self, path: &Path) -> Result<Vec<u8>> {
         let file = self.open(path)?;
-        let len = file.len()?;
+        let len = file.size()?;
         let len = usize::try_from(len).map_err(|_| {
             Error::TooLarge(format!(
                 "{} is {len} bytes, more than this platform can hold in memory",

@@ -92,7 +92,7 @@ impl ReadableFile for OsReadable {
         }
     }
 
-    fn len(&self) -> Result<u64> {
+    fn size(&self) -> Result<u64> {
         self.file
             .metadata()
             .map(|m| m.len())
