@@ -9,19 +9,21 @@
 //! group, led by one of their committers. A lone writer pays exactly one write and one
 //! sync per commit; N concurrent writers share them.
 //!
-//! Once its record is durable per its mode, a committer applies its batch to the
-//! memtable and publishes its timestamp; the visible timestamp advances only over a
-//! contiguous run of published timestamps, so a reader at the visible timestamp sees
-//! every commit at or below it and nothing of the others. A commit returns once visible.
+//! The batch is applied to the memtable under the commit lock too, in timestamp order,
+//! but readers never see it early: every read is clamped to the visible timestamp. The
+//! visible timestamp advances over commits in timestamp order, each once its record has
+//! reached what its durability mode asks (synced, written, or nothing), so a reader at
+//! the visible timestamp sees every commit at or below it and nothing of the others. A
+//! commit returns once visible.
 //!
 //! A failed write or sync fails every commit not yet durable and makes the pipeline
 //! read-only until the engine is reopened; it is never retried.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::options::Durability;
 use super::wal::WalWriter;
@@ -96,7 +98,7 @@ impl Failure {
 struct CommitState {
     /// The newest timestamp assigned.
     last_ts: u64,
-    /// Framed records not yet handed to the leader, in timestamp order.
+    /// Framed records not yet handed to a leader, in timestamp order.
     buffer: Vec<u8>,
     /// Timestamp of the first record in `buffer`.
     buffer_first_ts: u64,
@@ -108,32 +110,50 @@ struct CommitState {
     written_ts: u64,
     /// Every record at or below this timestamp has been synced.
     synced_ts: u64,
+    /// Commits not yet visible, in timestamp order, with what each waits for.
+    invisible: VecDeque<(u64, Option<Reach>)>,
+    /// Commits made visible whose committers have not yet returned. A would-be leader
+    /// lets them leave first: they are about to return and often commit again at once,
+    /// so the next group includes them instead of leaving them to the one after.
+    exiting: usize,
     /// The failure that made the pipeline read-only, if any.
     failure: Option<Failure>,
     /// Set by close: no more timestamps are assigned.
     closed: bool,
 }
 
-/// State of visibility.
-struct VisState {
-    /// Published timestamps above `visible + 1`, waiting for the gap to fill.
-    published: BTreeSet<u64>,
-    /// True once a log write failed: waiting commits give up.
-    failed: bool,
+impl CommitState {
+    /// Advances the visible timestamp over every leading commit whose record has
+    /// reached what it waits for.
+    fn advance_visible(&mut self, visible: &AtomicU64) {
+        let mut advanced = None;
+        while let Some(&(ts, need)) = self.invisible.front() {
+            let ready = match need {
+                None => true,
+                Some(Reach::Written) => self.written_ts >= ts,
+                Some(Reach::Synced) => self.synced_ts >= ts,
+            };
+            if !ready {
+                break;
+            }
+            advanced = Some(ts);
+            self.invisible.pop_front();
+            self.exiting += 1;
+        }
+        if let Some(ts) = advanced {
+            visible.store(ts, Ordering::Release);
+        }
+    }
 }
 
 /// The commit pipeline of one engine.
 pub(crate) struct Pipeline {
     /// Timestamps, log buffer, leader flag, progress.
     state: Mutex<CommitState>,
-    /// Signalled when a leader finishes.
-    leader_done: Condvar,
+    /// Signalled when a leader finishes (progress, visibility or failure).
+    changed: Condvar,
     /// The log writer; only the leader touches it. `None` once closed.
     wal: Mutex<Option<WalWriter>>,
-    /// Published timestamps and failure flag.
-    vis: Mutex<VisState>,
-    /// Signalled when the visible timestamp advances or a failure happens.
-    vis_changed: Condvar,
     /// Every commit at or below this is applied and visible.
     visible: AtomicU64,
     /// Commits acknowledged since open.
@@ -153,16 +173,13 @@ impl Pipeline {
                 leader_active: false,
                 written_ts: last_ts,
                 synced_ts: last_ts,
+                invisible: VecDeque::new(),
+                exiting: 0,
                 failure: None,
                 closed: false,
             }),
-            leader_done: Condvar::new(),
+            changed: Condvar::new(),
             wal: Mutex::new(wal),
-            vis: Mutex::new(VisState {
-                published: BTreeSet::new(),
-                failed: false,
-            }),
-            vis_changed: Condvar::new(),
             visible: AtomicU64::new(last_ts),
             commits: AtomicU64::new(0),
         }
@@ -183,9 +200,10 @@ impl Pipeline {
         self.state.lock().failure.is_some()
     }
 
-    /// Runs one commit: assigns its timestamp and runs `validate` under the commit lock,
-    /// appends its record, makes it durable per `durability`, calls `apply` with the
-    /// timestamp, and returns once it is visible.
+    /// Runs one commit: under the commit lock, assigns its timestamp, runs `validate`,
+    /// appends its record to the log buffer and calls `apply` with the timestamp; then
+    /// makes the record durable per `durability` (leading a group when no one else is)
+    /// and returns once the commit is visible.
     pub(crate) fn commit(
         &self,
         prepared: &PreparedBatch,
@@ -193,58 +211,77 @@ impl Pipeline {
         validate: &mut dyn FnMut(u64) -> Result<()>,
         apply: &mut dyn FnMut(u64),
     ) -> Result<u64> {
-        let (ts, buffer_full) = {
-            let mut st = self.state.lock();
-            if st.closed {
-                return Err(Error::Closed("the engine is closed".into()));
-            }
-            if let Some(f) = &st.failure {
-                return Err(f.read_only());
-            }
-            let ts = st
-                .last_ts
-                .checked_add(1)
-                .ok_or_else(|| Error::Internal("commit timestamps are exhausted".into()))?;
-            validate(ts)?;
-            if st.buffer.is_empty() {
-                st.buffer_first_ts = ts;
-            }
-            prepared.frame(ts, &mut st.buffer);
-            st.last_ts = ts;
-            if durability == Durability::Sync {
-                st.buffer_wants_sync = true;
-            }
-            (ts, st.buffer.len() >= NONE_FLUSH_BYTES)
-        };
-        match durability {
-            Durability::Sync => self.reach(ts, Reach::Synced)?,
-            Durability::Buffered => self.reach(ts, Reach::Written)?,
-            Durability::None if buffer_full => self.reach(ts, Reach::Written)?,
-            Durability::None => {}
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Error::Closed("the engine is closed".into()));
         }
+        if let Some(f) = &st.failure {
+            return Err(f.read_only());
+        }
+        let ts = st
+            .last_ts
+            .checked_add(1)
+            .ok_or_else(|| Error::Internal("commit timestamps are exhausted".into()))?;
+        validate(ts)?;
+        if st.buffer.is_empty() {
+            st.buffer_first_ts = ts;
+        }
+        prepared.frame(ts, &mut st.buffer);
+        st.last_ts = ts;
         apply(ts);
-        self.publish(ts)?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(ts)
+        let need = match durability {
+            Durability::Sync => {
+                st.buffer_wants_sync = true;
+                Some(Reach::Synced)
+            }
+            Durability::Buffered => Some(Reach::Written),
+            Durability::None => None,
+        };
+        st.invisible.push_back((ts, need));
+        // A `None` commit still hands a full buffer to the operating system.
+        let need = need.or((st.buffer.len() >= NONE_FLUSH_BYTES).then_some(Reach::Written));
+        st.advance_visible(&self.visible);
+        let outcome = self.drive(st, ts, need, true);
+        if outcome.is_ok() {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        outcome.map(|()| ts)
     }
 
-    /// Returns once the record of commit `ts` has reached `reach`, leading groups as
-    /// needed. Fails when a write or sync fails before that.
-    pub(crate) fn reach(&self, ts: u64, reach: Reach) -> Result<()> {
-        let mut st = self.state.lock();
+    /// Waits (leading groups whenever no one else is) until the record of `ts` has
+    /// reached `need` and, when `until_visible`, until `ts` is visible.
+    fn drive<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, CommitState>,
+        ts: u64,
+        need: Option<Reach>,
+        until_visible: bool,
+    ) -> Result<()> {
         loop {
-            let done = match reach {
-                Reach::Written => st.written_ts >= ts,
-                Reach::Synced => st.synced_ts >= ts,
+            let reached = match need {
+                None => true,
+                Some(Reach::Written) => st.written_ts >= ts,
+                Some(Reach::Synced) => st.synced_ts >= ts,
             };
-            if done {
+            if reached && !until_visible {
+                self.pass_leadership(&st);
+                return Ok(());
+            }
+            if reached && self.visible_ts() >= ts {
+                st.exiting -= 1;
+                self.pass_leadership(&st);
                 return Ok(());
             }
             if let Some(f) = &st.failure {
                 return Err(f.lost_commit(ts));
             }
-            if st.leader_active {
-                self.leader_done.wait(&mut st);
+            // Lead when no one does, no finished committer is still on its way out, and
+            // there is something to do (this commit's own need, or records that an
+            // earlier commit this one waits for may be among).
+            let can_lead =
+                !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
+            if !can_lead {
+                self.changed.wait(&mut st);
                 continue;
             }
             // Lead a group: everything in the buffer.
@@ -256,7 +293,7 @@ impl Pipeline {
             } else {
                 st.last_ts
             };
-            let sync = reach == Reach::Synced || st.buffer_wants_sync;
+            let sync = need == Some(Reach::Synced) || st.buffer_wants_sync;
             st.buffer_wants_sync = false;
             drop(st);
 
@@ -270,22 +307,30 @@ impl Pipeline {
                     if sync {
                         st.synced_ts = st.synced_ts.max(covers);
                     }
+                    st.advance_visible(&self.visible);
                     if st.buffer.is_empty() {
                         // Give the allocation back for the next group.
                         let mut spare = records;
                         spare.clear();
                         st.buffer = spare;
                     }
+                    self.changed.notify_all();
                 }
                 Err(e) => {
                     st.failure = Some(Failure::from_error(&e));
-                    drop(st);
-                    self.leader_done.notify_all();
-                    self.fail_visibility();
+                    self.changed.notify_all();
                     return Err(e);
                 }
             }
-            self.leader_done.notify_all();
+        }
+    }
+
+    /// Wakes one waiter to lead the next group when leading is possible and needed.
+    /// Called by every committer on its way out, so that the wake-up that made the
+    /// leader slot available is never lost on a thread that then does not lead.
+    fn pass_leadership(&self, st: &CommitState) {
+        if !st.leader_active && st.exiting == 0 && !st.buffer.is_empty() {
+            self.changed.notify_one();
         }
     }
 
@@ -306,14 +351,12 @@ impl Pipeline {
     /// Makes every record assigned so far durable (used by the background syncer, by
     /// checkpoint and by close). Does nothing when everything is synced already.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        let target = {
-            let st = self.state.lock();
-            if st.synced_ts >= st.last_ts {
-                return Ok(());
-            }
-            st.last_ts
-        };
-        self.reach(target, Reach::Synced)
+        let st = self.state.lock();
+        if st.synced_ts >= st.last_ts {
+            return Ok(());
+        }
+        let target = st.last_ts;
+        self.drive(st, target, Some(Reach::Synced), false)
     }
 
     /// True when some assigned record is not yet synced.
@@ -334,45 +377,11 @@ impl Pipeline {
         // Wait for a leader still writing, then drop the writer.
         let mut st = self.state.lock();
         while st.leader_active {
-            self.leader_done.wait(&mut st);
+            self.changed.wait(&mut st);
         }
+        self.pass_leadership(&st);
         drop(st);
         self.wal.lock().take();
         synced
-    }
-
-    /// Marks commit `ts` applied and waits until it is visible.
-    fn publish(&self, ts: u64) -> Result<()> {
-        let mut v = self.vis.lock();
-        let mut visible = self.visible.load(Ordering::Acquire);
-        if ts == visible + 1 {
-            visible = ts;
-            while v.published.remove(&(visible + 1)) {
-                visible += 1;
-            }
-            self.visible.store(visible, Ordering::Release);
-            self.vis_changed.notify_all();
-            return Ok(());
-        }
-        v.published.insert(ts);
-        loop {
-            if self.visible.load(Ordering::Acquire) >= ts {
-                return Ok(());
-            }
-            if v.failed {
-                let st = self.state.lock();
-                return Err(match &st.failure {
-                    Some(f) => f.lost_commit(ts),
-                    None => Error::Internal(format!("commit {ts} was never made visible")),
-                });
-            }
-            self.vis_changed.wait(&mut v);
-        }
-    }
-
-    fn fail_visibility(&self) {
-        let mut v = self.vis.lock();
-        v.failed = true;
-        self.vis_changed.notify_all();
     }
 }

@@ -27,9 +27,9 @@ pub mod wal;
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
@@ -76,8 +76,6 @@ pub struct EngineStats {
 struct Syncer {
     /// The thread.
     handle: JoinHandle<()>,
-    /// Its id (the engine may be dropped on it).
-    id: ThreadId,
     /// Set to stop it; the condvar wakes it.
     stop: Arc<(Mutex<bool>, Condvar)>,
 }
@@ -90,8 +88,9 @@ struct Inner {
     opts: EngineOptions,
     /// The memtable receiving commits (reads clone the `Arc`).
     mem: RwLock<Arc<Memtable>>,
-    /// Timestamps, group commit, visibility.
-    pipeline: Pipeline,
+    /// Timestamps, group commit, visibility (shared with the syncer thread, which
+    /// holds nothing else, so dropping the last engine handle closes synchronously).
+    pipeline: Arc<Pipeline>,
     /// Log counters.
     counters: Arc<WalCounters>,
     /// The oldest timestamp a reader still needs.
@@ -167,7 +166,7 @@ impl Engine {
             dir: dir.to_path_buf(),
             opts,
             mem: RwLock::new(mem),
-            pipeline: Pipeline::new(last_ts, writer),
+            pipeline: Arc::new(Pipeline::new(last_ts, writer)),
             counters,
             safe_ts: AtomicU64::new(0),
             closed: AtomicBool::new(false),
@@ -176,8 +175,12 @@ impl Engine {
             recovery: recovered.report,
         });
         if !inner.opts.read_only {
-            let syncer = start_syncer(Arc::downgrade(&inner), inner.opts.buffered_sync_interval)
-                .map_err(|e| Error::io("starting the background log syncer", e))?;
+            let syncer = start_syncer(
+                Arc::clone(&inner.pipeline),
+                inner.dir.clone(),
+                inner.opts.buffered_sync_interval,
+            )
+            .map_err(|e| Error::io("starting the background log syncer", e))?;
             *inner.syncer.lock() = Some(syncer);
         }
         Ok(Engine { inner })
@@ -349,10 +352,8 @@ impl Inner {
         if let Some(s) = syncer {
             *s.stop.0.lock() = true;
             s.stop.1.notify_all();
-            if s.id != std::thread::current().id() {
-                // The syncer only stops between rounds; a panic in it has been reported.
-                let _ = s.handle.join();
-            }
+            // The syncer stops between rounds; a panic in it has been reported already.
+            let _ = s.handle.join();
         }
         let result = self.pipeline.close();
         self.lock.lock().take();
@@ -372,7 +373,11 @@ impl Drop for Inner {
 }
 
 /// Starts the thread that syncs the log every `interval` while something is unsynced.
-fn start_syncer(engine: Weak<Inner>, interval: Duration) -> std::io::Result<Syncer> {
+fn start_syncer(
+    pipeline: Arc<Pipeline>,
+    dir: PathBuf,
+    interval: Duration,
+) -> std::io::Result<Syncer> {
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let flag = Arc::clone(&stop);
     let handle = std::thread::Builder::new()
@@ -385,31 +390,23 @@ fn start_syncer(engine: Weak<Inner>, interval: Duration) -> std::io::Result<Sync
                 if *stopped {
                     break;
                 }
-                let alive = MutexGuard::unlocked(&mut stopped, || sync_round(&engine));
-                if !alive {
-                    break;
-                }
+                MutexGuard::unlocked(&mut stopped, || sync_round(&pipeline, &dir));
             }
         })?;
-    let id = handle.thread().id();
-    Ok(Syncer { handle, id, stop })
+    Ok(Syncer { handle, stop })
 }
 
-/// One round of the syncer; false when the engine is gone.
-fn sync_round(engine: &Weak<Inner>) -> bool {
-    let Some(inner) = engine.upgrade() else {
-        return false;
-    };
-    if !inner.closed.load(Ordering::Acquire) && inner.pipeline.has_unsynced() {
-        if let Err(e) = inner.pipeline.sync_all() {
+/// One round of the syncer.
+fn sync_round(pipeline: &Pipeline, dir: &Path) {
+    if pipeline.has_unsynced() {
+        if let Err(e) = pipeline.sync_all() {
             notice(&format!(
                 "background sync of the log in {} failed: {e}; the database is read-only \
                  until reopened",
-                inner.dir.display()
+                dir.display()
             ));
         }
     }
-    true
 }
 
 #[cfg(test)]
