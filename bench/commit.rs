@@ -3,7 +3,7 @@
 //! single writer. Run with `cargo bench --bench commit`; prints a Markdown table.
 //!
 //! `SOCHDB_BENCH_DIR` chooses where the files go (default: `target/`, so the same file
-//! system as the build); `SOCHDB_BENCH_SECS` the seconds per measurement round (default 0.6; 7 rounds of
+//! system as the build); `SOCHDB_BENCH_SECS` the seconds per measurement round (default 0.4; 11 rounds of
 //! each measurement, interleaved, medians reported).
 
 use std::fs::OpenOptions;
@@ -88,7 +88,7 @@ fn engine_loop(dir: &Path, threads: u64, secs: Duration) -> (f64, f64) {
 }
 
 /// Rounds of each measurement.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 11;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -106,7 +106,7 @@ fn main() {
         std::env::var("SOCHDB_BENCH_SECS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(0.6),
+            .unwrap_or(0.4),
     );
 
     // Interleave short rounds of the three measurements and report medians, so that a

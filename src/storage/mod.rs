@@ -234,12 +234,13 @@ impl Engine {
                 batch.byte_size()
             ))
         })?;
-        let mem = Arc::clone(&self.inner.mem.read());
+        // `apply` runs under the commit lock: it inserts into the memtable that is
+        // current at that moment.
         self.inner.pipeline.commit(
             &prepared,
             durability.unwrap_or(self.inner.opts.durability),
             validate,
-            &mut |ts| mem.apply(ts, batch.ops()),
+            &mut |ts| self.inner.mem.read().apply(ts, batch.ops()),
         )
     }
 

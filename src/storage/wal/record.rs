@@ -168,6 +168,20 @@ mod tests {
     }
 
     #[test]
+    fn documented_example_matches() {
+        // docs/storage.md, "Batch record payload": put("ab", "x") at timestamp 5.
+        let mut b = WriteBatch::new();
+        b.put(b"ab", b"x").unwrap();
+        let want: Vec<u8> = [
+            &[0x76, 0xbb, 0x0a, 0x08, 0x18, 0, 0, 0, 1][..],
+            &[5, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+            &[1, 2, 0, 0, 0, b'a', b'b', 1, 0, 0, 0, b'x'],
+        ]
+        .concat();
+        assert_eq!(framed(5, &b), want);
+    }
+
+    #[test]
     fn torn_and_corrupt_records_are_detected() {
         let mut b = WriteBatch::new();
         b.put(b"key", b"value").unwrap();
