@@ -199,6 +199,7 @@ pub fn recover(
         ..RecoveryReport::default()
     };
     let mut wal_bytes = 0u64;
+    let mut next_seq = seqs.last().map_or(1, |s| s + 1);
     for (i, &seq) in seqs.iter().enumerate() {
         let is_last = i + 1 == seqs.len();
         let path = dir.join(segment_name(seq));
@@ -247,6 +248,8 @@ pub fn recover(
                 if repair {
                     fs.remove(&path)?;
                     fs.sync_dir(dir)?;
+                    // The next segment takes its number, so numbers stay consecutive.
+                    next_seq = seq;
                 }
                 report.torn_tail = Some(torn);
                 continue;
@@ -344,7 +347,7 @@ pub fn recover(
     }
     Ok(Recovered {
         report,
-        next_seq: seqs.last().map_or(1, |s| s + 1),
+        next_seq,
         wal_bytes,
     })
 }
