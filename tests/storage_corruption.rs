@@ -89,6 +89,17 @@ fn cut_tail_is_torn_and_earlier_commits_survive() {
     let cut_to = data.len() - 3;
     std::fs::write(&seg, &data[..cut_to]).unwrap();
 
+    // A read-only open reports the torn tail but changes nothing.
+    let ro = EngineOptions {
+        read_only: true,
+        ..opts.clone()
+    };
+    let e = Engine::open(dir.path(), ro).unwrap();
+    assert!(e.recovery_report().torn_tail.is_some());
+    assert_eq!(keys(&e), (0..9).collect::<Vec<_>>());
+    drop(e);
+    assert_eq!(std::fs::metadata(&seg).unwrap().len(), cut_to as u64);
+
     let e = Engine::open(dir.path(), opts.clone()).unwrap();
     let torn = e
         .recovery_report()
