@@ -207,7 +207,7 @@ fn segment_cut_short_while_being_created_is_removed_and_numbers_stay_consecutive
     for partial in [0usize, 10] {
         // A crash right after creating the next segment, before its header was whole.
         let next = dir.path().join(format!("wal-{:06}.log", seq + 1));
-        std::fs::write(&next, &vec![0u8; partial]).unwrap();
+        std::fs::write(&next, vec![0u8; partial]).unwrap();
         let e = Engine::open(dir.path(), opts.clone()).unwrap();
         let torn = e.recovery_report().torn_tail.clone().expect("reported");
         assert_eq!(torn.file, next);
