@@ -24,6 +24,15 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::{Error, Result};
 
+pub mod bloom;
+pub mod cache;
+pub mod coding;
+pub mod compaction;
+pub mod entry;
+pub mod manifest;
+pub mod merge;
+pub mod sstable;
+
 /// Largest key, in bytes (the empty key is a valid key).
 pub const MAX_KEY_LEN: usize = 65_535;
 /// Largest value, in bytes (15 MiB: a value plus its key always fits one protocol frame).
