@@ -133,7 +133,8 @@ impl BloomFilter {
             return false;
         }
         let m = (self.bits.len() * 8) as u64;
-        probe_positions(h, self.k, m).all(|bit| self.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        probe_positions(h, self.k, m)
+            .all(|bit| self.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
     }
 
     /// Bytes of memory the bit array uses.
@@ -158,7 +159,9 @@ mod tests {
         }
         let f = BloomFilter::decode(&b.finish()).unwrap();
         assert!((0..20_000).all(|i| f.may_contain(&key(i))));
-        let fp = (20_000..120_000).filter(|&i| f.may_contain(&key(i))).count();
+        let fp = (20_000..120_000)
+            .filter(|&i| f.may_contain(&key(i)))
+            .count();
         let rate = fp as f64 / 100_000.0;
         assert!(rate < 0.02, "false-positive rate {rate}");
     }

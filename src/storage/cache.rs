@@ -157,8 +157,8 @@ impl BlockCache {
 
     fn shard(&self, key: &BlockKey) -> &Mutex<Shard> {
         // A multiplicative mix of both halves of the key, then the top bits.
-        let h = (key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ key.1)
-            .wrapping_mul(0xff51_afd7_ed55_8ccd);
+        let h =
+            (key.0.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ key.1).wrapping_mul(0xff51_afd7_ed55_8ccd);
         let i = ((h >> 32) as usize) % self.shards.len();
         &self.shards[i]
     }

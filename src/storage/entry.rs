@@ -172,7 +172,11 @@ impl EntryIter for VecIter {
         Ok(())
     }
     fn seek_to_last(&mut self) -> Result<()> {
-        self.pos = self.entries.len().checked_sub(1).unwrap_or(self.entries.len());
+        self.pos = self
+            .entries
+            .len()
+            .checked_sub(1)
+            .unwrap_or(self.entries.len());
         Ok(())
     }
     fn seek(&mut self, key: &[u8], ts: u64) -> Result<()> {

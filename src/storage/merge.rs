@@ -197,6 +197,9 @@ impl EntryIter for MergeIter {
     }
 }
 
+/// Receives `(key, ts, value)` of each version passed on by [`filter_versions`].
+pub type EmitFn<'a> = dyn FnMut(&[u8], u64, Option<&[u8]>) -> Result<()> + 'a;
+
 /// What [`filter_versions`] kept and dropped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FilterStats {
@@ -222,7 +225,7 @@ pub fn filter_versions(
     src: &mut dyn EntryIter,
     safe_ts: u64,
     bottom: bool,
-    emit: &mut dyn FnMut(&[u8], u64, Option<&[u8]>) -> Result<()>,
+    emit: &mut EmitFn<'_>,
 ) -> Result<FilterStats> {
     let mut stats = FilterStats::default();
     let mut key: Vec<u8> = Vec::new();
@@ -432,7 +435,11 @@ mod tests {
         let mut out = Vec::new();
         it.seek_to_first().unwrap();
         while it.valid() {
-            out.push(Entry::new(it.key(), it.ts(), it.value().map(<[u8]>::to_vec)));
+            out.push(Entry::new(
+                it.key(),
+                it.ts(),
+                it.value().map(<[u8]>::to_vec),
+            ));
             it.next().unwrap();
         }
         out
@@ -442,7 +449,11 @@ mod tests {
     fn merge_orders_and_newest_source_wins_duplicates() {
         let mut m = merge(vec![
             vec![e("b", 5, Some("new")), e("d", 1, None)],
-            vec![e("a", 1, Some("a1")), e("b", 5, Some("old")), e("b", 3, None)],
+            vec![
+                e("a", 1, Some("a1")),
+                e("b", 5, Some("old")),
+                e("b", 3, None),
+            ],
             vec![],
         ]);
         let got = drain(&mut m);
@@ -461,12 +472,19 @@ mod tests {
     fn merge_switches_direction() {
         let mut m = merge(vec![
             vec![e("a", 2, Some("1")), e("c", 2, Some("2"))],
-            vec![e("b", 2, Some("3")), e("c", 2, Some("dup")), e("c", 1, Some("4"))],
+            vec![
+                e("b", 2, Some("3")),
+                e("c", 2, Some("dup")),
+                e("c", 1, Some("4")),
+            ],
         ]);
         m.seek(b"b", u64::MAX).unwrap();
         assert_eq!(m.key(), b"b");
         m.next().unwrap();
-        assert_eq!((m.key(), m.ts(), m.value()), (&b"c"[..], 2, Some(&b"2"[..])));
+        assert_eq!(
+            (m.key(), m.ts(), m.value()),
+            (&b"c"[..], 2, Some(&b"2"[..]))
+        );
         m.prev().unwrap();
         assert_eq!(m.key(), b"b");
         m.prev().unwrap();
@@ -477,7 +495,10 @@ mod tests {
         m.next().unwrap();
         assert_eq!((m.key(), m.ts()), (&b"c"[..], 1));
         m.prev().unwrap();
-        assert_eq!((m.key(), m.ts(), m.value()), (&b"c"[..], 2, Some(&b"2"[..])));
+        assert_eq!(
+            (m.key(), m.ts(), m.value()),
+            (&b"c"[..], 2, Some(&b"2"[..]))
+        );
         m.next().unwrap();
         m.next().unwrap();
         assert!(!m.valid());
@@ -495,23 +516,37 @@ mod tests {
         ];
         let run = |bottom| {
             let mut out = Vec::new();
-            let stats = filter_versions(&mut VecIter::new(src.clone()), 5, bottom, &mut |k, ts, v| {
-                out.push(Entry::new(k, ts, v.map(<[u8]>::to_vec)));
-                Ok(())
-            })
+            let stats = filter_versions(
+                &mut VecIter::new(src.clone()),
+                5,
+                bottom,
+                &mut |k, ts, v| {
+                    out.push(Entry::new(k, ts, v.map(<[u8]>::to_vec)));
+                    Ok(())
+                },
+            )
             .unwrap();
             (out, stats)
         };
         let (out, stats) = run(false);
         assert_eq!(
             out,
-            vec![e("a", 9, Some("a9")), e("a", 5, Some("a5")), e("b", 4, None), e("c", 7, None)]
+            vec![
+                e("a", 9, Some("a9")),
+                e("a", 5, Some("a5")),
+                e("b", 4, None),
+                e("c", 7, None)
+            ]
         );
         assert_eq!((stats.dropped_versions, stats.dropped_tombstones), (2, 0));
         let (out, stats) = run(true);
         assert_eq!(
             out,
-            vec![e("a", 9, Some("a9")), e("a", 5, Some("a5")), e("c", 7, None)]
+            vec![
+                e("a", 9, Some("a9")),
+                e("a", 5, Some("a5")),
+                e("c", 7, None)
+            ]
         );
         assert_eq!((stats.dropped_versions, stats.dropped_tombstones), (2, 1));
     }

@@ -247,8 +247,8 @@ impl BlockCursor {
         let value = if vtag == 0 {
             None
         } else {
-            let len = usize::try_from(vtag - 1)
-                .map_err(|_| DecodeError("value length too large"))?;
+            let len =
+                usize::try_from(vtag - 1).map_err(|_| DecodeError("value length too large"))?;
             let start = r.pos();
             r.bytes(len)?;
             Some((start, len))
@@ -307,7 +307,7 @@ impl BlockCursor {
     }
 
     /// Moves to the next entry; invalid past the last.
-    pub fn next(&mut self) -> Result<(), DecodeError> {
+    pub fn next_entry(&mut self) -> Result<(), DecodeError> {
         if !self.valid {
             return Ok(());
         }
@@ -319,7 +319,7 @@ impl BlockCursor {
     }
 
     /// Moves to the previous entry; invalid before the first.
-    pub fn prev(&mut self) -> Result<(), DecodeError> {
+    pub fn prev_entry(&mut self) -> Result<(), DecodeError> {
         if !self.valid {
             return Ok(());
         }
@@ -391,14 +391,14 @@ mod tests {
             let mut seen = Vec::new();
             while c.valid() {
                 seen.push(cur(&c));
-                c.next().unwrap();
+                c.next_entry().unwrap();
             }
             assert_eq!(seen, es);
             c.seek_to_last().unwrap();
             let mut back = Vec::new();
             while c.valid() {
                 back.push(cur(&c));
-                c.prev().unwrap();
+                c.prev_entry().unwrap();
             }
             back.reverse();
             assert_eq!(back, es);
@@ -433,11 +433,11 @@ mod tests {
                 let mut c = BlockCursor::new(Arc::new(b));
                 let mut steps = 0;
                 if c.seek_to_first().is_ok() {
-                    while c.valid() && steps < 1000 && c.next().is_ok() {
+                    while c.valid() && steps < 1000 && c.next_entry().is_ok() {
                         steps += 1;
                     }
                 }
-                let _ = c.seek_to_last().and_then(|_| c.prev());
+                let _ = c.seek_to_last().and_then(|_| c.prev_entry());
                 let _ = c.seek(b"key010", 5);
             }
         }

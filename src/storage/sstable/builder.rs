@@ -226,7 +226,10 @@ impl<W: FileSink> TableBuilder<W> {
             props,
         }
         .encode();
-        let at = format!("footer of block file {} at offset {}", self.name, self.offset);
+        let at = format!(
+            "footer of block file {} at offset {}",
+            self.name, self.offset
+        );
         self.sink
             .write_all(&footer)
             .map_err(|e| add_context(e, &at))?;

@@ -66,7 +66,11 @@ impl BlockSource for FileSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.file.read_exact_at(buf, offset).map_err(|e| {
             Error::io(
-                format!("reading {} bytes of {} at offset {offset}", buf.len(), self.name),
+                format!(
+                    "reading {} bytes of {} at offset {offset}",
+                    buf.len(),
+                    self.name
+                ),
                 e,
             )
         })
@@ -108,7 +112,11 @@ impl BlockSource for MemSource {
                 Ok(())
             }
             _ => Err(Error::io(
-                format!("reading {} bytes of {} at offset {offset}", buf.len(), self.name),
+                format!(
+                    "reading {} bytes of {} at offset {offset}",
+                    buf.len(),
+                    self.name
+                ),
                 std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
             )),
         }

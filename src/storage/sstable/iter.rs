@@ -114,7 +114,7 @@ impl EntryIter for TableIter {
         if !self.cursor_valid() {
             return Ok(());
         }
-        self.step(BlockCursor::next)?;
+        self.step(BlockCursor::next_entry)?;
         if !self.cursor_valid() {
             if self.block_idx + 1 < self.table.block_count() {
                 let r = self.load(self.block_idx + 1).map(|_| ());
@@ -131,7 +131,7 @@ impl EntryIter for TableIter {
         if !self.cursor_valid() {
             return Ok(());
         }
-        self.step(BlockCursor::prev)?;
+        self.step(BlockCursor::prev_entry)?;
         if !self.cursor_valid() {
             if self.block_idx > 0 {
                 let r = self.load(self.block_idx - 1).map(|_| ());

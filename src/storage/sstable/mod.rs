@@ -72,7 +72,11 @@ mod tests {
         let mut out = Vec::new();
         it.seek_to_first().unwrap();
         while it.valid() {
-            out.push(Entry::new(it.key(), it.ts(), it.value().map(<[u8]>::to_vec)));
+            out.push(Entry::new(
+                it.key(),
+                it.ts(),
+                it.value().map(<[u8]>::to_vec),
+            ));
             it.next().unwrap();
         }
         out
@@ -93,7 +97,11 @@ mod tests {
         it.seek_to_last().unwrap();
         let mut back = Vec::new();
         while it.valid() {
-            back.push(Entry::new(it.key(), it.ts(), it.value().map(<[u8]>::to_vec)));
+            back.push(Entry::new(
+                it.key(),
+                it.ts(),
+                it.value().map(<[u8]>::to_vec),
+            ));
             it.prev().unwrap();
         }
         back.reverse();
@@ -115,21 +123,39 @@ mod tests {
         assert_eq!(p.min_key, b"key000000");
         assert_eq!(p.max_key, b"key001999");
         assert_eq!(p.key_count, 2000);
-        assert_eq!(p.tombstone_count, es.iter().filter(|e| e.value.is_none()).count() as u64);
+        assert_eq!(
+            p.tombstone_count,
+            es.iter().filter(|e| e.value.is_none()).count() as u64
+        );
     }
 
     #[test]
     fn builder_rejects_disorder_and_empty_files() {
         let mut b = TableBuilder::new(Vec::new(), "mem", TableOptions::default());
         b.add(b"b", 5, Some(b"x")).unwrap();
-        assert_eq!(b.add(b"b", 5, None).unwrap_err().status(), Status::InvalidArgument);
-        assert_eq!(b.add(b"b", 6, None).unwrap_err().status(), Status::InvalidArgument);
-        assert_eq!(b.add(b"a", 1, None).unwrap_err().status(), Status::InvalidArgument);
+        assert_eq!(
+            b.add(b"b", 5, None).unwrap_err().status(),
+            Status::InvalidArgument
+        );
+        assert_eq!(
+            b.add(b"b", 6, None).unwrap_err().status(),
+            Status::InvalidArgument
+        );
+        assert_eq!(
+            b.add(b"a", 1, None).unwrap_err().status(),
+            Status::InvalidArgument
+        );
         b.add(b"b", 4, None).unwrap();
         let long = vec![0u8; crate::storage::MAX_KEY_LEN + 1];
-        assert_eq!(b.add(&long, 1, None).unwrap_err().status(), Status::TooLarge);
+        assert_eq!(
+            b.add(&long, 1, None).unwrap_err().status(),
+            Status::TooLarge
+        );
         let empty = TableBuilder::new(Vec::new(), "mem", TableOptions::default());
-        assert_eq!(empty.finish().unwrap_err().status(), Status::InvalidArgument);
+        assert_eq!(
+            empty.finish().unwrap_err().status(),
+            Status::InvalidArgument
+        );
     }
 
     #[test]
@@ -160,7 +186,10 @@ mod tests {
         let mut longer = bytes.clone();
         longer.insert(0, 0);
         let src = Arc::new(MemSource::new("longer", longer));
-        assert_eq!(Table::open(src, 1, None).err().unwrap().status(), Status::Corruption);
+        assert_eq!(
+            Table::open(src, 1, None).err().unwrap().status(),
+            Status::Corruption
+        );
     }
 
     #[test]

@@ -64,7 +64,9 @@ impl Table {
         let mut buf = vec![0u8; FOOTER_LEN];
         source.read_at(footer_at, &mut buf)?;
         let footer = Footer::decode(&buf, len).map_err(|e| {
-            Error::Corruption(format!("block file {name}: footer at offset {footer_at}: {e}"))
+            Error::Corruption(format!(
+                "block file {name}: footer at offset {footer_at}: {e}"
+            ))
         })?;
         let mut table = Table {
             source,
@@ -281,7 +283,7 @@ impl Table {
                     None => seen.tombstone_count += 1,
                 }
                 prev = Some((k.to_vec(), ts));
-                c.next().map_err(|e| self.block_corruption(i, e))?;
+                c.next_entry().map_err(|e| self.block_corruption(i, e))?;
             }
             let at_index = prev
                 .as_ref()
