@@ -3,21 +3,25 @@
 //!
 //! Layout: level 0 holds files flushed from memtables, newest first, whose key ranges
 //! may overlap. Levels 1 and deeper each hold files with disjoint key ranges, in key
-//! order; level `i` (i >= 1) aims at `level1_bytes * level_ratio^(i-1)` bytes. A user
-//! key's versions are never split across two files of a level, so for any key every
-//! version in a shallower level is newer than every version in a deeper one (a point
-//! lookup may stop at the first level holding a version at or below its read
-//! timestamp).
+//! order. A user key's versions are never split across two files of a level, and data
+//! only moves down, so for any key every version in a shallower level is newer than
+//! every version in a deeper one (a point lookup may stop at the first level holding a
+//! version at or below its read timestamp).
+//!
+//! Level sizes are set from the bottom up ([`level_targets`]): the last level's target
+//! is its actual size, each level above has a tenth (`level_ratio`) of the one below,
+//! and level 0 compacts into the shallowest level whose target is still worth having
+//! (the base level). The last level thus holds about 90% of the data.
 //!
 //! Policy ([`pick_compaction`]): level 0 is compacted (all of it, with the overlapping
-//! level-1 files) once it holds `l0_trigger` files; a deeper level is compacted once it
-//! exceeds its target, one file at a time (the file whose overlap with the next level is
-//! the smallest fraction of its size), into the next level; a file that overlaps nothing
-//! in the next level moves down without being rewritten. When no level needs work, a
-//! file in the bottom of the tree whose versions are all at or below the safe timestamp
-//! and which holds tombstones or stale versions is rewritten in place, so deleted and
-//! overwritten data gives its space back. `docs/storage-blocks.md` gives the
-//! amplification figures.
+//! files of the level below) once it holds `l0_trigger` files; a deeper level over its
+//! target is compacted one file at a time (the file whose overlap with the next level is
+//! the smallest fraction of its size) into the next level; a file that overlaps nothing
+//! below moves down without being rewritten. When no level needs work, a file that is
+//! at least half tombstones is pushed down (level 0 as a whole), and a file at the bottom of the tree whose
+//! versions are all at or below the safe timestamp and which holds tombstones or stale
+//! versions is rewritten in place, so deleted and overwritten data gives its space
+//! back. `docs/storage-blocks.md` gives the amplification figures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +90,8 @@ pub enum CompactionReason {
     Level0,
     /// A level exceeded its target size.
     LevelSize,
+    /// A file above the last level (level 0 included) is at least half tombstones.
+    Deletions,
     /// A bottom file holds tombstones or stale versions no reader needs.
     Cleanup,
 }
@@ -95,7 +101,8 @@ pub enum CompactionReason {
 pub struct CompactionJob {
     /// The level the inputs come from.
     pub level: usize,
-    /// The level the outputs go to (`level + 1`, or `level` for a cleanup).
+    /// The level the outputs go to: the base level (or a shallower non-empty one) for
+    /// level 0, `level + 1` when pushing down, `level` for a cleanup.
     pub output_level: usize,
     /// Input files of `level`: newest first at level 0, key order otherwise.
     pub inputs: Vec<FileMeta>,
@@ -144,21 +151,13 @@ fn key_range<'a>(files: impl Iterator<Item = &'a FileMeta>) -> (Vec<u8>, Vec<u8>
     })
 }
 
-/// Target bytes of `level` (level 0 is governed by file count and has none).
-pub fn target_bytes(level: usize, opts: &CompactionOptions) -> u64 {
-    if level == 0 {
-        return 0;
-    }
-    let mut t = opts.level1_bytes.max(1);
-    for _ in 1..level {
-        t = t.saturating_mul(opts.level_ratio.max(2));
-    }
-    t
-}
-
 /// Bytes of the files of one level.
 pub fn level_bytes(files: &[FileMeta]) -> u64 {
     files.iter().map(|f| f.size).sum()
+}
+
+fn files_at(levels: &[Vec<FileMeta>], level: usize) -> &[FileMeta] {
+    levels.get(level).map_or(&[][..], Vec::as_slice)
 }
 
 fn overlapping<'a>(files: &'a [FileMeta], min: &[u8], max: &[u8]) -> Vec<&'a FileMeta> {
@@ -172,18 +171,69 @@ fn overlaps_deeper(levels: &[Vec<FileMeta>], below: usize, min: &[u8], max: &[u8
         .any(|files| files.iter().any(|f| f.overlaps(min, max)))
 }
 
-/// How urgently each level needs compaction: level 0 by file count over the trigger,
-/// other levels by bytes over their target. The last level scores 0 (it has nowhere to
-/// go).
+/// Where level-0 files go and how large each level should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelTargets {
+    /// The shallowest level (>= 1) meant to hold data; levels between 1 and it stay
+    /// empty while the tree is small.
+    pub base_level: usize,
+    /// Target bytes per level (index = level); 0 for level 0 and for levels above the
+    /// base level.
+    pub target: Vec<u64>,
+}
+
+/// Level targets computed from the bottom up: the last level's target is its actual
+/// size (at least `level1_bytes`), each level above it gets `1 / level_ratio` of the
+/// one below, and the base level is the shallowest level whose target still exceeds
+/// `level1_bytes / level_ratio`. So the last level always holds about
+/// `1 - 1/level_ratio` of the data, which bounds space amplification, and a small tree
+/// does not pay for passing data through empty levels.
+pub fn level_targets(levels: &[Vec<FileMeta>], opts: &CompactionOptions) -> LevelTargets {
+    let n = opts.num_levels.max(2);
+    let last = n - 1;
+    let ratio = opts.level_ratio.max(2);
+    let base_bytes = opts.level1_bytes.max(1);
+    let mut target = vec![0u64; n];
+    target[last] = level_bytes(files_at(levels, last)).max(base_bytes);
+    let mut base = last;
+    while base > 1 && target[base] > base_bytes {
+        target[base - 1] = target[base] / ratio;
+        base -= 1;
+    }
+    LevelTargets {
+        base_level: base,
+        target,
+    }
+}
+
+/// The level level-0 compactions write to: the base level, or a shallower level that
+/// still holds data (so newer data never lands below older data).
+fn level0_output(levels: &[Vec<FileMeta>], targets: &LevelTargets) -> usize {
+    (1..targets.base_level)
+        .find(|&l| !files_at(levels, l).is_empty())
+        .unwrap_or(targets.base_level)
+}
+
+/// How urgently each level but the last needs compaction (>= 1 means now): level 0 by
+/// file count over `l0_trigger`; a level above the base level that holds data must be
+/// drained (score above 1); other levels by bytes over their target.
 pub fn level_scores(levels: &[Vec<FileMeta>], opts: &CompactionOptions) -> Vec<f64> {
-    let last = opts.num_levels.max(2) - 1;
+    let targets = level_targets(levels, opts);
+    let last = targets.target.len() - 1;
     (0..last)
         .map(|level| {
-            let files = levels.get(level).map_or(&[][..], Vec::as_slice);
+            let files = files_at(levels, level);
+            let bytes = level_bytes(files) as f64;
             if level == 0 {
                 files.len() as f64 / opts.l0_trigger.max(1) as f64
+            } else if level < targets.base_level {
+                if files.is_empty() {
+                    0.0
+                } else {
+                    1.0 + bytes / opts.level1_bytes.max(1) as f64
+                }
             } else {
-                level_bytes(files) as f64 / target_bytes(level, opts) as f64
+                bytes / targets.target[level].max(1) as f64
             }
         })
         .collect()
@@ -191,11 +241,17 @@ pub fn level_scores(levels: &[Vec<FileMeta>], opts: &CompactionOptions) -> Vec<f
 
 /// The next compaction to run for the layout `levels` (index = level), or `None` when
 /// nothing needs doing. `safe_ts` is the oldest timestamp any reader still needs.
+///
+/// In order: the level with the highest score at or above 1; else level 0 if one of
+/// its files is at least half tombstones, or such a file of a deeper level above the
+/// last (pushed down so the tombstones meet and drop what they delete); else a cleanup
+/// of a bottom file.
 pub fn pick_compaction(
     levels: &[Vec<FileMeta>],
     safe_ts: u64,
     opts: &CompactionOptions,
 ) -> Option<CompactionJob> {
+    let targets = level_targets(levels, opts);
     let scores = level_scores(levels, opts);
     let best = scores
         .iter()
@@ -204,30 +260,56 @@ pub fn pick_compaction(
         .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(l, _)| l);
     if let Some(level) = best {
-        return Some(if level == 0 {
-            pick_level0(levels)
-        } else {
-            pick_level(levels, level)
-        });
+        if level == 0 {
+            return Some(pick_level0(levels, level0_output(levels, &targets)));
+        }
+        let next = files_at(levels, level + 1);
+        let overlap_ratio = |f: &FileMeta| {
+            let o: u64 = overlapping(next, &f.min_key, &f.max_key)
+                .iter()
+                .map(|g| g.size)
+                .sum();
+            o as f64 / f.size.max(1) as f64
+        };
+        let chosen = files_at(levels, level).iter().min_by(|a, b| {
+            overlap_ratio(a)
+                .total_cmp(&overlap_ratio(b))
+                .then(a.id.cmp(&b.id))
+        })?;
+        return Some(push_down(levels, chosen, CompactionReason::LevelSize));
     }
-    pick_cleanup(levels, safe_ts, opts)
+    let last = targets.target.len() - 1;
+    let tombstone_heavy =
+        |f: &FileMeta| f.tombstone_count > 0 && f.tombstone_count * 2 >= f.entry_count;
+    if files_at(levels, 0).iter().any(tombstone_heavy) {
+        return Some(pick_level0(levels, level0_output(levels, &targets)));
+    }
+    let deletions = levels
+        .iter()
+        .take(last)
+        .skip(1)
+        .flatten()
+        .filter(|f| tombstone_heavy(f))
+        .max_by_key(|f| (f.tombstone_count, std::cmp::Reverse(f.id)));
+    if let Some(f) = deletions {
+        return Some(push_down(levels, f, CompactionReason::Deletions));
+    }
+    pick_cleanup(levels, safe_ts, last)
 }
 
-fn empty() -> Vec<FileMeta> {
-    Vec::new()
-}
-
-fn pick_level0(levels: &[Vec<FileMeta>]) -> CompactionJob {
-    let mut inputs = levels.first().cloned().unwrap_or_default();
+fn pick_level0(levels: &[Vec<FileMeta>], output_level: usize) -> CompactionJob {
+    let mut inputs = files_at(levels, 0).to_vec();
     inputs.sort_by_key(|f| std::cmp::Reverse(f.id));
     let (min, max) = key_range(inputs.iter());
-    let next = levels.get(1).map_or(&[][..], Vec::as_slice);
-    let next_inputs: Vec<FileMeta> = overlapping(next, &min, &max).into_iter().cloned().collect();
+    let next_inputs: Vec<FileMeta> = overlapping(files_at(levels, output_level), &min, &max)
+        .into_iter()
+        .cloned()
+        .collect();
     let (lo, hi) = key_range(inputs.iter().chain(&next_inputs));
     CompactionJob {
         level: 0,
-        output_level: 1,
-        bottom: !overlaps_deeper(levels, 1, &lo, &hi),
+        output_level,
+        bottom: !overlaps_deeper(levels, output_level, &lo, &hi),
         inputs,
         next_inputs,
         trivial_move: false,
@@ -235,46 +317,33 @@ fn pick_level0(levels: &[Vec<FileMeta>]) -> CompactionJob {
     }
 }
 
-fn pick_level(levels: &[Vec<FileMeta>], level: usize) -> CompactionJob {
-    let files = &levels[level];
-    let next = levels.get(level + 1).map_or(&[][..], Vec::as_slice);
-    let overlap_ratio = |f: &FileMeta| {
-        let o: u64 = overlapping(next, &f.min_key, &f.max_key)
-            .iter()
-            .map(|g| g.size)
-            .sum();
-        o as f64 / f.size.max(1) as f64
-    };
-    let chosen = files
-        .iter()
-        .min_by(|a, b| {
-            overlap_ratio(a)
-                .total_cmp(&overlap_ratio(b))
-                .then(a.id.cmp(&b.id))
-        })
-        .cloned();
-    let inputs: Vec<FileMeta> = chosen.into_iter().collect();
-    let (min, max) = key_range(inputs.iter());
-    let next_inputs: Vec<FileMeta> = overlapping(next, &min, &max).into_iter().cloned().collect();
+/// Merges one file of level `f.level` with the overlapping files of the next level.
+fn push_down(levels: &[Vec<FileMeta>], f: &FileMeta, reason: CompactionReason) -> CompactionJob {
+    let level = f.level;
+    let next_inputs: Vec<FileMeta> =
+        overlapping(files_at(levels, level + 1), &f.min_key, &f.max_key)
+            .into_iter()
+            .cloned()
+            .collect();
+    let inputs = vec![f.clone()];
     let (lo, hi) = key_range(inputs.iter().chain(&next_inputs));
     CompactionJob {
         level,
         output_level: level + 1,
         bottom: !overlaps_deeper(levels, level + 1, &lo, &hi),
-        trivial_move: next_inputs.is_empty() && inputs.len() == 1,
+        trivial_move: next_inputs.is_empty(),
         inputs,
         next_inputs,
-        reason: CompactionReason::LevelSize,
+        reason,
     }
 }
 
-fn pick_cleanup(
-    levels: &[Vec<FileMeta>],
-    safe_ts: u64,
-    opts: &CompactionOptions,
-) -> Option<CompactionJob> {
+/// A file with no deeper overlap, all of whose versions are at or below `safe_ts`, that
+/// holds tombstones or several versions of a key: rewriting it in place drops them all
+/// (and the rewritten file no longer qualifies, so this never repeats).
+fn pick_cleanup(levels: &[Vec<FileMeta>], safe_ts: u64, last: usize) -> Option<CompactionJob> {
     let mut best: Option<(u64, &FileMeta)> = None;
-    for (level, files) in levels.iter().enumerate().take(opts.num_levels).skip(1) {
+    for (level, files) in levels.iter().enumerate().take(last + 1).skip(1) {
         for f in files {
             let garbage = f.tombstone_count + (f.entry_count - f.key_count.min(f.entry_count));
             let eligible = garbage > 0
@@ -290,7 +359,7 @@ fn pick_cleanup(
         level: f.level,
         output_level: f.level,
         inputs: vec![f.clone()],
-        next_inputs: empty(),
+        next_inputs: Vec::new(),
         bottom: true,
         trivial_move: false,
         reason: CompactionReason::Cleanup,
@@ -298,32 +367,38 @@ fn pick_cleanup(
 }
 
 /// About how many bytes compaction must rewrite to bring every level within its
-/// target: level 0's bytes plus the level-1 bytes they overlap (once level 0 reaches its
-/// trigger), and for each deeper level over target, the excess plus the bytes of the
-/// next level it will be merged with (at most `level_ratio` times the excess). The
-/// excess of a level is carried into the next one.
+/// target: once level 0 reaches its trigger, its bytes plus those of the level it
+/// compacts into; then for each level over its target (levels above the base level
+/// have a target of 0), the excess plus the bytes of the next level it will be merged
+/// with (at most `level_ratio` times the excess). A level's excess is carried into the
+/// next level.
 pub fn pending_compaction_bytes(levels: &[Vec<FileMeta>], opts: &CompactionOptions) -> u64 {
-    let level = |i: usize| levels.get(i).map_or(&[][..], Vec::as_slice);
-    let last = opts.num_levels.max(2) - 1;
+    let targets = level_targets(levels, opts);
+    let n = targets.target.len();
+    let last = n - 1;
+    let mut carry = vec![0u64; n];
     let mut pending = 0u64;
-    let mut carried = 0u64;
-    if level(0).len() >= opts.l0_trigger {
-        carried = level_bytes(level(0));
-        pending = carried.saturating_add(level_bytes(level(1)));
+    let l0 = files_at(levels, 0);
+    if l0.len() >= opts.l0_trigger {
+        let out = level0_output(levels, &targets);
+        carry[out] = level_bytes(l0);
+        pending = level_bytes(l0).saturating_add(level_bytes(files_at(levels, out)));
     }
     for i in 1..last {
-        let size = level_bytes(level(i)).saturating_add(carried);
-        let target = target_bytes(i, opts);
-        if size <= target {
-            carried = 0;
+        let size = level_bytes(files_at(levels, i)).saturating_add(carry[i]);
+        let target = if i < targets.base_level {
+            0
+        } else {
+            targets.target[i]
+        };
+        let Some(excess) = size.checked_sub(target).filter(|e| *e > 0) else {
             continue;
-        }
-        let excess = size - target;
-        let next = level_bytes(level(i + 1));
+        };
+        let next = level_bytes(files_at(levels, i + 1));
         pending = pending
             .saturating_add(excess)
             .saturating_add(next.min(excess.saturating_mul(opts.level_ratio)));
-        carried = excess;
+        carry[i + 1] = carry[i + 1].saturating_add(excess);
     }
     pending
 }
@@ -560,20 +635,34 @@ mod tests {
 
     fn opts() -> CompactionOptions {
         CompactionOptions {
+            num_levels: 4,
             level1_bytes: 10 * MB,
             ..CompactionOptions::default()
         }
     }
 
-    #[test]
-    fn targets_grow_by_the_ratio() {
-        let o = opts();
-        assert_eq!(target_bytes(1, &o), 10 * MB);
-        assert_eq!(target_bytes(3, &o), 1000 * MB);
+    fn big_last_level() -> Vec<FileMeta> {
+        vec![f(50, 3, "a", "z", 150 * MB)]
     }
 
     #[test]
-    fn level0_compacts_at_its_trigger_with_overlapping_level1() {
+    fn targets_are_set_from_the_bottom_up() {
+        let o = opts();
+        let t = level_targets(&[], &o);
+        assert_eq!(
+            t.base_level, 3,
+            "a small tree compacts level 0 straight to the last level"
+        );
+        let levels = vec![vec![], vec![], vec![], big_last_level()];
+        let t = level_targets(&levels, &o);
+        assert_eq!(t.base_level, 1);
+        assert_eq!(t.target[1..], [150 * MB / 100, 15 * MB, 150 * MB]);
+        let levels = vec![vec![], vec![], vec![], vec![f(50, 3, "a", "z", 50 * MB)]];
+        assert_eq!(level_targets(&levels, &o).base_level, 2);
+    }
+
+    #[test]
+    fn level0_compacts_into_the_base_level_at_its_trigger() {
         let o = opts();
         let mut levels = vec![
             vec![
@@ -581,18 +670,19 @@ mod tests {
                 f(8, 0, "a", "d", MB),
                 f(7, 0, "d", "f", MB),
             ],
+            vec![],
+            vec![],
             vec![
-                f(1, 1, "a", "b", MB),
-                f(2, 1, "g", "h", MB),
-                f(3, 1, "e", "e", MB),
+                f(1, 3, "a", "b", MB),
+                f(3, 3, "e", "e", MB),
+                f(2, 3, "g", "h", MB),
             ],
-            vec![f(4, 2, "x", "z", MB)],
         ];
-        levels[1].sort_by(|a, b| a.min_key.cmp(&b.min_key));
         assert_eq!(pick_compaction(&levels, 0, &o), None);
         levels[0].insert(0, f(10, 0, "b", "c", MB));
         let job = pick_compaction(&levels, 0, &o).unwrap();
         assert_eq!(job.reason, CompactionReason::Level0);
+        assert_eq!(job.output_level, 3);
         assert_eq!(
             job.inputs.iter().map(|f| f.id).collect::<Vec<_>>(),
             [10, 9, 8, 7]
@@ -602,9 +692,15 @@ mod tests {
             [1, 3]
         );
         assert!(job.bottom);
-        levels[2].push(f(5, 2, "b", "b", MB));
-        levels[2].sort_by(|a, b| a.min_key.cmp(&b.min_key));
-        assert!(!pick_compaction(&levels, 0, &o).unwrap().bottom);
+        let after = apply(&levels, &job, &[f(11, 3, "a", "f", 4 * MB)]);
+        assert!(after[0].is_empty());
+        assert_eq!(after[3].iter().map(|f| f.id).collect::<Vec<_>>(), [11, 2]);
+        // Data left above the base level receives level 0 (newer data never lands
+        // below older data), and is drained first.
+        levels[2].push(f(4, 2, "b", "b", MB));
+        assert_eq!(level0_output(&levels, &level_targets(&levels, &o)), 2);
+        let job = pick_compaction(&levels, 0, &o).unwrap();
+        assert_eq!((job.level, job.output_level), (2, 3));
     }
 
     #[test]
@@ -612,13 +708,15 @@ mod tests {
         let o = opts();
         let levels = vec![
             vec![],
-            vec![f(1, 1, "a", "c", 6 * MB), f(2, 1, "d", "f", 6 * MB)],
+            vec![f(1, 1, "a", "c", MB), f(2, 1, "d", "f", MB)],
             vec![f(3, 2, "a", "b", 5 * MB)],
+            big_last_level(),
         ];
         let job = pick_compaction(&levels, 0, &o).unwrap();
         assert_eq!(job.reason, CompactionReason::LevelSize);
         assert_eq!(job.inputs[0].id, 2);
         assert!(job.trivial_move && job.next_inputs.is_empty());
+        assert!(!job.bottom, "the last level overlaps");
         let after = apply(&levels, &job, &job.inputs);
         assert_eq!(after[1].len(), 1);
         assert_eq!(after[2].iter().map(|f| f.id).collect::<Vec<_>>(), [3, 2]);
@@ -627,11 +725,24 @@ mod tests {
     }
 
     #[test]
+    fn tombstone_heavy_files_are_pushed_down() {
+        let o = opts();
+        let mut dead = f(5, 2, "c", "d", MB);
+        dead.tombstone_count = 6;
+        let levels = vec![vec![], vec![], vec![dead], big_last_level()];
+        let job = pick_compaction(&levels, 0, &o).unwrap();
+        assert_eq!(job.reason, CompactionReason::Deletions);
+        assert_eq!((job.level, job.output_level), (2, 3));
+        assert_eq!(job.next_inputs[0].id, 50);
+        assert!(job.bottom);
+    }
+
+    #[test]
     fn cleanup_only_when_everything_is_below_safe_ts() {
         let o = opts();
-        let mut dirty = f(5, 2, "a", "z", MB);
+        let mut dirty = f(5, 3, "a", "z", 150 * MB);
         dirty.tombstone_count = 3;
-        let levels = vec![vec![], vec![f(1, 1, "a", "b", MB)], vec![dirty.clone()]];
+        let levels = vec![vec![], vec![], vec![], vec![dirty.clone()]];
         assert_eq!(
             pick_compaction(&levels, 9, &o),
             None,
@@ -639,26 +750,41 @@ mod tests {
         );
         let job = pick_compaction(&levels, 10, &o).unwrap();
         assert_eq!(job.reason, CompactionReason::Cleanup);
-        assert_eq!((job.level, job.output_level, job.bottom), (2, 2, true));
+        assert_eq!((job.level, job.output_level, job.bottom), (3, 3, true));
         // A dirty file with deeper overlap is not a bottom file.
-        let levels = vec![vec![], vec![dirty.clone()], vec![f(6, 2, "m", "n", MB)]];
+        dirty.level = 2;
+        dirty.size = MB;
+        let levels = vec![vec![], vec![], vec![dirty], big_last_level()];
         assert_eq!(pick_compaction(&levels, 10, &o), None);
     }
 
     #[test]
     fn pending_bytes_and_throttle() {
         let o = opts();
-        let calm = vec![vec![f(1, 0, "a", "b", MB)], vec![f(2, 1, "a", "b", MB)]];
+        let calm = vec![
+            vec![f(1, 0, "a", "b", MB)],
+            vec![],
+            vec![],
+            big_last_level(),
+        ];
         assert_eq!(pending_compaction_bytes(&calm, &o), 0);
         assert_eq!(write_delay(&calm, 1000, &o), Duration::ZERO);
         let busy = vec![
             (0..4).map(|i| f(10 + i, 0, "a", "b", MB)).collect(),
             vec![f(2, 1, "a", "z", 20 * MB)],
-            vec![f(3, 2, "a", "z", 30 * MB)],
+            vec![],
+            big_last_level(),
         ];
-        // L0: 4 MiB + 20 MiB of L1; L1 then holds 24 MiB, 14 over its target, merged
-        // with all 30 MiB of L2.
-        assert_eq!(pending_compaction_bytes(&busy, &o), (4 + 20 + 14 + 30) * MB);
+        // Level 0 (4 MiB) merges with level 1 (20 MiB); level 1 then exceeds its
+        // target t1 and passes the excess to level 2, which exceeds t2 and merges with
+        // the last level (at most 10 times the excess).
+        let (t1, t2) = (150 * MB / 100, 15 * MB);
+        let e1 = 24 * MB - t1;
+        let e2 = e1 - t2;
+        assert_eq!(
+            pending_compaction_bytes(&busy, &o),
+            4 * MB + 20 * MB + e1 + e2 + (10 * e2).min(150 * MB)
+        );
         let mut prev = Duration::ZERO;
         for n in 0..40u64 {
             let levels = vec![(0..n).map(|i| f(100 + i, 0, "a", "b", MB)).collect()];
