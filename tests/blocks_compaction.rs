@@ -15,6 +15,9 @@ use sochdb::storage::manifest::{FileMeta, ManifestState};
 use sochdb::storage::merge::{LiveIter, MergeIter, filter_versions};
 use sochdb::storage::sstable::{ConcatIter, FileSink, FileSource, Table, TableOptions};
 
+/// A key and timestamp ordered as block files order them.
+type InternalKey = (Vec<u8>, std::cmp::Reverse<u64>);
+
 /// Versions per key, newest first.
 type Model = BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>>;
 
@@ -77,7 +80,7 @@ proptest! {
         reverse_probe in any::<bool>(),
     ) {
         // The model of the merge: first (newest) source wins each (key, ts).
-        let mut union: BTreeMap<(Vec<u8>, std::cmp::Reverse<u64>), Option<Vec<u8>>> = BTreeMap::new();
+        let mut union: BTreeMap<InternalKey, Option<Vec<u8>>> = BTreeMap::new();
         for s in &sources {
             for e in VecIter::new(s.clone()).collect_all() {
                 union.entry((e.key.clone(), std::cmp::Reverse(e.ts))).or_insert(e.value.clone());
@@ -294,8 +297,8 @@ impl Tree {
 
 fn model_live(model: &Model, read_ts: u64) -> Vec<(Vec<u8>, Vec<u8>)> {
     model
-        .iter()
-        .filter_map(|(k, _)| {
+        .keys()
+        .filter_map(|k| {
             visible(model, k, read_ts)
                 .and_then(|(_, v)| v)
                 .map(|v| (k.clone(), v))
