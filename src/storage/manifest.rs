@@ -542,7 +542,7 @@ mod tests {
     #[test]
     fn current_pointer_format() {
         let c = encode_current(7);
-        assert_eq!(c.len(), 39);
+        assert_eq!(c, b"MANIFEST-00000000000000000007 186dbe78\n");
         assert_eq!(decode_current(&c), Ok(7));
         for i in 0..c.len() {
             let mut b = c.clone();
