@@ -20,6 +20,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::storage::MAX_KEY_LEN;
 use crate::storage::coding::{DecodeError, Reader, put_u16, put_u32, put_u64};
 use crate::storage::sstable::TableSummary;
 
@@ -136,6 +137,9 @@ impl ManifestState {
                         "file number {} duplicated or not yet allocated",
                         f.id
                     ));
+                }
+                if f.min_key.len() > MAX_KEY_LEN || f.max_key.len() > MAX_KEY_LEN {
+                    return Err(format!("file {} has a key longer than the maximum", f.id));
                 }
                 if f.min_key > f.max_key || f.min_ts > f.max_ts {
                     return Err(format!("file {} has an inverted range", f.id));

@@ -68,34 +68,37 @@ impl Table {
                 "block file {name}: footer at offset {footer_at}: {e}"
             ))
         })?;
-        let mut table = Table {
+        let corrupt = |offset: u64, what: &str, why: &dyn Display| {
+            Error::Corruption(format!(
+                "block file {name}: {what} at offset {offset}: {why}"
+            ))
+        };
+        let raw = read_checked(source.as_ref(), footer.index, "index block")?;
+        let index = decode_index(&raw, footer.index.offset)
+            .map_err(|e| corrupt(footer.index.offset, "index block", &e))?;
+        let raw = read_checked(source.as_ref(), footer.filter, "filter block")?;
+        let bloom = BloomFilter::decode(&raw)
+            .map_err(|e| corrupt(footer.filter.offset, "filter block", &e))?;
+        let raw = read_checked(source.as_ref(), footer.props, "properties block")?;
+        let props = Properties::decode(&raw)
+            .map_err(|e| corrupt(footer.props.offset, "properties block", &e))?;
+        let last = index.last().map(|e| e.last_key.as_slice());
+        if props.data_blocks != index.len() as u64 || last != Some(props.max_key.as_slice()) {
+            return Err(corrupt(
+                footer.props.offset,
+                "properties block",
+                &"disagrees with the index",
+            ));
+        }
+        let table = Table {
             source,
             file_id,
             footer,
-            index: Vec::new(),
-            bloom: BloomFilter::decode(&[1]).map_err(|e| Error::Internal(e.to_string()))?,
-            props: Properties::default(),
+            index,
+            bloom,
+            props,
             cache,
         };
-        let raw = table.read_raw(footer.index, "index block")?;
-        table.index = decode_index(&raw, footer.index.offset)
-            .map_err(|e| table.corruption(footer.index.offset, "index block", e))?;
-        let raw = table.read_raw(footer.filter, "filter block")?;
-        table.bloom = BloomFilter::decode(&raw)
-            .map_err(|e| table.corruption(footer.filter.offset, "filter block", e))?;
-        let raw = table.read_raw(footer.props, "properties block")?;
-        table.props = Properties::decode(&raw)
-            .map_err(|e| table.corruption(footer.props.offset, "properties block", e))?;
-        let last = table.index.last().map(|e| e.last_key.as_slice());
-        if table.props.data_blocks != table.index.len() as u64
-            || last != Some(table.props.max_key.as_slice())
-        {
-            return Err(table.corruption(
-                footer.props.offset,
-                "properties block",
-                "disagrees with the index",
-            ));
-        }
         Ok(Arc::new(table))
     }
 
@@ -106,20 +109,8 @@ impl Table {
         ))
     }
 
-    /// Reads a block's contents and checks its CRC trailer.
     fn read_raw(&self, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
-        let len = usize::try_from(handle.len)
-            .ok()
-            .filter(|_| handle.end().is_some_and(|e| e <= self.source.len()))
-            .ok_or_else(|| self.corruption(handle.offset, what, "extends past the file"))?;
-        let mut buf = vec![0u8; len + 4];
-        self.source.read_at(handle.offset, &mut buf)?;
-        let stored = u32::from_le_bytes([buf[len], buf[len + 1], buf[len + 2], buf[len + 3]]);
-        buf.truncate(len);
-        if crc32fast::hash(&buf) != stored {
-            return Err(self.corruption(handle.offset, what, "checksum mismatch"));
-        }
-        Ok(buf)
+        read_checked(self.source.as_ref(), handle, what)
     }
 
     /// Data block `i`, from the cache or read, checked and decoded (and then cached when
@@ -307,4 +298,28 @@ impl Table {
             bytes: self.source.len(),
         })
     }
+}
+
+/// Reads a block's contents from `source` and checks its CRC trailer.
+fn read_checked(source: &dyn BlockSource, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
+    let corrupt = |why: &str| {
+        Error::Corruption(format!(
+            "block file {}: {what} at offset {}: {why}",
+            source.name(),
+            handle.offset
+        ))
+    };
+    let len = usize::try_from(handle.len)
+        .ok()
+        .filter(|_| handle.end().is_some_and(|e| e <= source.len()))
+        .ok_or_else(|| corrupt("extends past the file"))?;
+    let mut buf = vec![0u8; len + 4];
+    source.read_at(handle.offset, &mut buf)?;
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&buf[len..]);
+    buf.truncate(len);
+    if crc32fast::hash(&buf) != u32::from_le_bytes(crc) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(buf)
 }
