@@ -78,6 +78,8 @@ proptest! {
         safe_ts in 0u64..32,
         bottom in any::<bool>(),
         reverse_probe in any::<bool>(),
+        seeks in prop::collection::vec((prop::sample::select(vec![&b"a"[..], b"b", b"c", b"d", b"e", b"f"]), 0u64..32), 1..4),
+        moves in prop::collection::vec(any::<bool>(), 0..24),
     ) {
         // The model of the merge: first (newest) source wins each (key, ts).
         let mut union: BTreeMap<InternalKey, Option<Vec<u8>>> = BTreeMap::new();
@@ -102,6 +104,19 @@ proptest! {
             }
             back.reverse();
             prop_assert_eq!(&back, &merged_model);
+        }
+
+        // Seeks, then moves that switch direction at random, against the model.
+        for (key, ts) in &seeks {
+            let at = |m: &MergeIter| m.valid().then(|| Entry::new(m.key(), m.ts(), m.value().map(<[u8]>::to_vec)));
+            let mut pos = merged_model.partition_point(|e| cmp_internal(&e.key, e.ts, key, *ts).is_lt());
+            merge.seek(key, *ts).unwrap();
+            prop_assert_eq!(at(&merge), merged_model.get(pos).cloned());
+            for &forward in &moves {
+                if pos >= merged_model.len() { break; }
+                if forward { merge.next().unwrap(); pos += 1; } else { merge.prev().unwrap(); pos = pos.wrapping_sub(1); }
+                prop_assert_eq!(at(&merge), merged_model.get(pos).cloned());
+            }
         }
 
         let mut out = Vec::new();
