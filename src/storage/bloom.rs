@@ -5,17 +5,21 @@
 //! `0xcbf29ce484222325`, prime `0x100000001b3`), followed by the MurmurHash3 `fmix64`
 //! finalizer so that every output bit depends on every input bit.
 //!
-//! Probes (double hashing): with `h` the 64-bit hash, `delta = h.rotate_left(32)`, and `m`
-//! the number of bits, probe `i` (for `i` in `0..k`) tests bit
-//! `(h + i * delta) mod 2^64 mod m`. Bit `b` is bit `b % 8` (least significant first) of
-//! byte `b / 8`.
+//! Layout (a blocked filter: every probe of a key falls in one 64-byte cache line, so a
+//! lookup costs one memory access): the bit array is `b` blocks of 512 bits. With `h` the
+//! 64-bit hash, the key's block is `(h >> 32) * b >> 32` (the high half of the hash
+//! scaled to `0..b`). With `lo = h mod 2^32` and `delta = lo.rotate_right(17)` (32-bit),
+//! probe `i` (for `i` in `0..k`) tests bit `(lo + i * delta) mod 512` of that block
+//! (32-bit wrapping arithmetic). Bit `j` of block `n` is bit `j % 8` (least significant
+//! first) of byte `64 * n + j / 8`.
 //!
-//! Encoding: the `m / 8` bytes of the bit array, then one byte `k` (1..=30). An encoding
-//! of one byte (`k` only, no bits) is the filter of an empty key set and matches nothing.
+//! Encoding: the `64 * b` bytes of the bit array, then one byte `k` (1..=30). An encoding
+//! of one byte (`k` only, no blocks) is the filter of an empty key set and matches
+//! nothing.
 
 use crate::storage::coding::DecodeError;
 
-/// Bits per key used by default: about a 0.8% false-positive rate with 7 probes.
+/// Bits per key used by default: about a 1% false-positive rate with 7 probes.
 pub const DEFAULT_BITS_PER_KEY: usize = 10;
 
 /// The 64-bit hash the filter uses (FNV-1a 64, then the `fmix64` finalizer).
@@ -40,9 +44,19 @@ pub fn probes_for(bits_per_key: usize) -> u8 {
     k.clamp(1.0, 30.0) as u8
 }
 
-fn probe_positions(h: u64, k: u8, m: u64) -> impl Iterator<Item = u64> {
-    let delta = h.rotate_left(32);
-    (0..u64::from(k)).map(move |i| h.wrapping_add(i.wrapping_mul(delta)) % m)
+/// Bytes of one filter block (a cache line).
+const BLOCK_BYTES: usize = 64;
+
+/// The byte offsets and bit masks of the `k` probes of hash `h` in a filter of
+/// `blocks` blocks.
+fn probes(h: u64, k: u8, blocks: usize) -> impl Iterator<Item = (usize, u8)> {
+    let block = (((h >> 32) * blocks as u64) >> 32) as usize;
+    let lo = h as u32;
+    let delta = lo.rotate_right(17);
+    (0..u32::from(k)).map(move |i| {
+        let bit = (lo.wrapping_add(i.wrapping_mul(delta)) % 512) as usize;
+        (block * BLOCK_BYTES + bit / 8, 1u8 << (bit % 8))
+    })
 }
 
 /// Collects key hashes and produces an encoded filter.
@@ -84,13 +98,13 @@ impl BloomBuilder {
         if self.hashes.is_empty() {
             return vec![k];
         }
-        let bits = self.hashes.len().saturating_mul(self.bits_per_key).max(64);
-        let bytes = bits.div_ceil(8);
-        let m = (bytes * 8) as u64;
+        let bits = self.hashes.len().saturating_mul(self.bits_per_key);
+        let blocks = bits.div_ceil(BLOCK_BYTES * 8).max(1);
+        let bytes = blocks * BLOCK_BYTES;
         let mut out = vec![0u8; bytes + 1];
         for &h in &self.hashes {
-            for bit in probe_positions(h, k, m) {
-                out[(bit / 8) as usize] |= 1 << (bit % 8);
+            for (byte, mask) in probes(h, k, blocks) {
+                out[byte] |= mask;
             }
         }
         out[bytes] = k;
@@ -116,6 +130,11 @@ impl BloomFilter {
         if !(1..=30).contains(&k) {
             return Err(DecodeError("bloom filter probe count out of range"));
         }
+        if bits.len() % BLOCK_BYTES != 0 {
+            return Err(DecodeError(
+                "bloom filter size is not a whole number of blocks",
+            ));
+        }
         Ok(BloomFilter {
             bits: bits.to_vec(),
             k,
@@ -132,9 +151,8 @@ impl BloomFilter {
         if self.bits.is_empty() {
             return false;
         }
-        let m = (self.bits.len() * 8) as u64;
-        probe_positions(h, self.k, m)
-            .all(|bit| self.bits[(bit / 8) as usize] & (1 << (bit % 8)) != 0)
+        let blocks = self.bits.len() / BLOCK_BYTES;
+        probes(h, self.k, blocks).all(|(byte, mask)| self.bits[byte] & mask != 0)
     }
 
     /// Bytes of memory the bit array uses.
@@ -172,6 +190,10 @@ mod tests {
         assert!(!f.may_contain(b""));
         assert!(BloomFilter::decode(&[]).is_err());
         assert!(BloomFilter::decode(&[0, 0, 0]).is_err());
+        assert!(BloomFilter::decode(&[0, 0, 7]).is_err(), "not whole blocks");
+        let mut b = BloomBuilder::new(10);
+        b.add_key(b"x");
+        assert_eq!(b.finish().len(), 65);
         assert!(BloomFilter::decode(&[0, 31]).is_err());
     }
 

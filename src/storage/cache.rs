@@ -7,6 +7,7 @@
 //! larger than a shard's budget is not cached at all.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -35,6 +36,31 @@ pub struct CacheStats {
     pub entries: u64,
 }
 
+/// Hashes block keys (two integers) with a multiply-xorshift mix; far cheaper than
+/// the default SipHash, and the keys are not chosen by an adversary.
+#[derive(Default)]
+struct KeyHasher {
+    /// The running hash.
+    h: u64,
+}
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        let x = (self.h ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.h = x ^ (x >> 29);
+    }
+
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
 /// One cached block.
 struct Slot {
     /// Its key.
@@ -51,7 +77,7 @@ struct Slot {
 #[derive(Default)]
 struct Shard {
     /// Key to slot index.
-    map: HashMap<BlockKey, usize>,
+    map: HashMap<BlockKey, usize, BuildHasherDefault<KeyHasher>>,
     /// The ring; `None` slots are free.
     slots: Vec<Option<Slot>>,
     /// Free slot indexes.

@@ -84,6 +84,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `n` bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(DecodeError("length runs past the end"));
@@ -93,6 +94,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let b = self.bytes(N)?;
         let mut out = [0u8; N];
@@ -101,6 +103,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
@@ -121,7 +124,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
+        // Fast path: most lengths and small numbers take one byte.
+        if let Some(&b) = self.buf.get(self.pos)
+            && b < 0x80
+        {
+            self.pos += 1;
+            return Ok(u64::from(b));
+        }
+        self.varint_slow()
+    }
+
+    fn varint_slow(&mut self) -> Result<u64, DecodeError> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let b = self.u8()?;
