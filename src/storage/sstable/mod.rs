@@ -25,6 +25,20 @@ pub mod iter;
 pub mod props;
 pub mod reader;
 
+/// The name of block file number `id`: 20 decimal digits and `.sst`.
+pub fn table_file_name(id: u64) -> String {
+    format!("{id:020}.sst")
+}
+
+/// The file number in a block file's name, if it is one.
+pub fn parse_table_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".sst")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 pub use builder::{TableBuilder, TableOptions, TableSummary};
 pub use file::{BlockSource, FileSink, FileSource, MemSource};
 pub use iter::{ConcatIter, TableIter};
@@ -127,6 +141,17 @@ mod tests {
             p.tombstone_count,
             es.iter().filter(|e| e.value.is_none()).count() as u64
         );
+    }
+
+    #[test]
+    fn file_names_round_trip() {
+        assert_eq!(table_file_name(42), "00000000000000000042.sst");
+        assert_eq!(parse_table_file_name(&table_file_name(42)), Some(42));
+        assert_eq!(parse_table_file_name(&table_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(parse_table_file_name("42.sst"), None);
+        assert_eq!(parse_table_file_name("0000000000000000004x.sst"), None);
+        assert_eq!(parse_table_file_name("99999999999999999999.sst"), None);
+        assert_eq!(parse_table_file_name("00000000000000000042.log"), None);
     }
 
     #[test]
