@@ -147,7 +147,10 @@ mod tests {
     fn file_names_round_trip() {
         assert_eq!(table_file_name(42), "00000000000000000042.sst");
         assert_eq!(parse_table_file_name(&table_file_name(42)), Some(42));
-        assert_eq!(parse_table_file_name(&table_file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(
+            parse_table_file_name(&table_file_name(u64::MAX)),
+            Some(u64::MAX)
+        );
         assert_eq!(parse_table_file_name("42.sst"), None);
         assert_eq!(parse_table_file_name("0000000000000000004x.sst"), None);
         assert_eq!(parse_table_file_name("99999999999999999999.sst"), None);
