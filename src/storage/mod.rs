@@ -17,12 +17,20 @@
 //! recovery protocol.
 
 mod batch;
+pub mod bloom;
+pub mod cache;
+pub mod coding;
 mod commit;
+pub mod compaction;
+pub mod entry;
 pub mod io;
 mod iter;
+pub mod manifest;
 pub mod memtable;
+pub mod merge;
 mod notice;
 mod options;
+pub mod sstable;
 pub mod wal;
 
 use std::ops::Bound;
