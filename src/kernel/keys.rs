@@ -180,6 +180,31 @@ pub fn table_id_of_dropping_key(key: &[u8]) -> Option<u64> {
     }
 }
 
+/// Borrows a pair of owned bounds as slice bounds.
+pub fn as_slice_bounds<'a>(
+    lo: &'a Bound<Vec<u8>>,
+    hi: &'a Bound<Vec<u8>>,
+) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    let one = |b: &'a Bound<Vec<u8>>| match b {
+        Bound::Included(v) => Bound::Included(v.as_slice()),
+        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (one(lo), one(hi))
+}
+
+/// False for an inverted or empty-exclusive range (which holds no key, and on which
+/// `BTreeMap::range` would panic).
+pub fn range_is_valid(r: &(Bound<&[u8]>, Bound<&[u8]>)) -> bool {
+    match (r.0, r.1) {
+        (Bound::Included(a), Bound::Included(b)) => a <= b,
+        (Bound::Included(a), Bound::Excluded(b))
+        | (Bound::Excluded(a), Bound::Included(b))
+        | (Bound::Excluded(a), Bound::Excluded(b)) => a < b,
+        _ => true,
+    }
+}
+
 /// True when `key` lies within `(lo, hi)`.
 pub fn in_bounds(key: &[u8], lo: &Bound<Vec<u8>>, hi: &Bound<Vec<u8>>) -> bool {
     let above = match lo {

@@ -10,10 +10,9 @@
 //! read-write transaction can never cause a conflict and are dropped.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::ops::Bound;
 use std::sync::Arc;
 
-use crate::kernel::keys::{KeyRange, display_key};
+use crate::kernel::keys::{KeyRange, as_slice_bounds, display_key, range_is_valid};
 
 /// The keys a committing transaction must be checked on.
 pub struct CheckSet<'a> {
@@ -83,7 +82,7 @@ impl Oracle {
             }
         }
         for (lo, hi) in c.ranges {
-            let range = (as_slice_bound(lo), as_slice_bound(hi));
+            let range = as_slice_bounds(lo, hi);
             if !range_is_valid(&range) {
                 continue;
             }
@@ -135,30 +134,10 @@ impl Oracle {
     }
 }
 
-fn as_slice_bound(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-    match b {
-        Bound::Included(v) => Bound::Included(v.as_slice()),
-        Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-        Bound::Unbounded => Bound::Unbounded,
-    }
-}
-
-/// `BTreeMap::range` panics on an inverted or empty-exclusive range; such a range holds
-/// no key, so it is skipped.
-fn range_is_valid(r: &(Bound<&[u8]>, Bound<&[u8]>)) -> bool {
-    match (r.0, r.1) {
-        (Bound::Included(a), Bound::Included(b)) => a <= b,
-        (Bound::Included(a), Bound::Excluded(b)) | (Bound::Excluded(a), Bound::Included(b)) => {
-            a < b
-        }
-        (Bound::Excluded(a), Bound::Excluded(b)) => a < b,
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ops::Bound;
 
     fn keys(ks: &[&str]) -> Vec<Arc<[u8]>> {
         ks.iter().map(|k| Arc::from(k.as_bytes())).collect()

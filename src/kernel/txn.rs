@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 
 use crate::backend::{Isolation, TxnId};
 use crate::error::{Error, Result};
-use crate::kernel::cursor::{MergedCursor, ScanProgress};
-use crate::kernel::keys::{KeyRange, display_key, in_bounds};
+use crate::kernel::cursor::{MergedCursor, OwnWrite, ScanProgress};
+use crate::kernel::keys::{KeyRange, as_slice_bounds, display_key, range_is_valid};
 use crate::storage::{Engine, WriteBatch, check_key, check_value};
 
 /// Limits a transaction enforces on itself.
@@ -197,15 +197,7 @@ impl TxnState {
         reverse: bool,
         limit: Option<u64>,
     ) -> Result<MergedCursor> {
-        let mut own: Vec<(Vec<u8>, Option<Vec<u8>>)> = self
-            .writes
-            .iter()
-            .filter(|(k, _)| in_bounds(k, &lo, &hi))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if reverse {
-            own.reverse();
-        }
+        let own = self.own_writes_in(&lo, &hi, reverse, limit);
         let progress = if self.tracks_reads() {
             let p = ScanProgress {
                 lo: lo.clone(),
@@ -223,6 +215,28 @@ impl TxnState {
         };
         let iter = engine.iter(lo, hi, self.snapshot, reverse)?;
         Ok(MergedCursor::new(iter, own, reverse, limit, progress))
+    }
+
+    /// Its own writes in `(lo, hi)`, in scan order. With a limit of `n`, entries past
+    /// the `n`-th put are left out: the merged scan returns at least `n` entries before
+    /// reaching them (an own put is never hidden), so they can never be returned.
+    fn own_writes_in(
+        &self,
+        lo: &Bound<Vec<u8>>,
+        hi: &Bound<Vec<u8>>,
+        reverse: bool,
+        limit: Option<u64>,
+    ) -> Vec<OwnWrite> {
+        let range = as_slice_bounds(lo, hi);
+        if self.writes.is_empty() || !range_is_valid(&range) {
+            return Vec::new();
+        }
+        let iter = self.writes.range::<[u8], _>(range);
+        if reverse {
+            take_puts(iter.rev(), limit)
+        } else {
+            take_puts(iter, limit)
+        }
     }
 
     /// The ranges its scans observed.
@@ -255,4 +269,25 @@ impl TxnState {
         self.write_bytes = 0;
         self.read_bytes = 0;
     }
+}
+
+/// Clones entries until `limit` puts were taken (all of them without a limit).
+fn take_puts<'a>(
+    iter: impl Iterator<Item = (&'a Vec<u8>, &'a Option<Vec<u8>>)>,
+    limit: Option<u64>,
+) -> Vec<OwnWrite> {
+    let mut puts_left = limit;
+    let mut out = Vec::new();
+    for (k, v) in iter {
+        if puts_left == Some(0) {
+            break;
+        }
+        if v.is_some() {
+            if let Some(n) = puts_left.as_mut() {
+                *n -= 1;
+            }
+        }
+        out.push((k.clone(), v.clone()));
+    }
+    out
 }
