@@ -16,8 +16,8 @@ use parking_lot::Mutex;
 
 use crate::backend::KvCursor;
 use crate::error::Result;
-use crate::kernel::keys::KeyRange;
-use crate::storage::EngineIter;
+use crate::kernel::keys::{KeyRange, as_slice_bounds, range_is_valid};
+use crate::storage::{Engine, EngineIter};
 
 /// A transaction's own write: the key and its value, or `None` for a delete.
 pub type OwnWrite = (Vec<u8>, Option<Vec<u8>>);
@@ -64,8 +64,8 @@ impl ScanProgress {
 /// A cursor over the engine's view at a snapshot merged with a transaction's own
 /// (buffered) writes as of the moment the scan began.
 pub struct MergedCursor {
-    /// The engine's entries.
-    engine: Peekable<EngineIter>,
+    /// The engine's entries (`None` for a range that holds no key).
+    engine: Option<Peekable<EngineIter>>,
     /// The transaction's own writes in the range, in scan order (`None` = deleted).
     own: Peekable<std::vec::IntoIter<OwnWrite>>,
     /// Descending order.
@@ -81,14 +81,14 @@ pub struct MergedCursor {
 impl MergedCursor {
     /// A cursor merging `engine` with `own` (already in scan order).
     pub fn new(
-        engine: EngineIter,
+        engine: Option<EngineIter>,
         own: Vec<OwnWrite>,
         reverse: bool,
         limit: Option<u64>,
         progress: Option<Arc<Mutex<ScanProgress>>>,
     ) -> MergedCursor {
         MergedCursor {
-            engine: engine.peekable(),
+            engine: engine.map(Iterator::peekable),
             own: own.into_iter().peekable(),
             reverse,
             remaining: limit,
@@ -99,12 +99,15 @@ impl MergedCursor {
 
     fn next_merged(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         loop {
-            if let Some(Err(_)) = self.engine.peek() {
-                if let Some(Err(e)) = self.engine.next() {
+            let Some(engine) = self.engine.as_mut() else {
+                return Ok(self.own.by_ref().find_map(|(k, v)| v.map(|v| (k, v))));
+            };
+            if let Some(Err(_)) = engine.peek() {
+                if let Some(Err(e)) = engine.next() {
                     return Err(e);
                 }
             }
-            let e_key = match self.engine.peek() {
+            let e_key = match engine.peek() {
                 Some(Ok((k, _))) => Some(k),
                 _ => None,
             };
@@ -121,7 +124,7 @@ impl MergedCursor {
                     };
                     if ord == Ordering::Equal {
                         // The transaction's own write shadows the stored version.
-                        self.engine.next();
+                        engine.next();
                     }
                     ord != Ordering::Greater
                 }
@@ -133,13 +136,28 @@ impl MergedCursor {
                     None => return Ok(None),
                 }
             }
-            match self.engine.next() {
+            match engine.next() {
                 Some(Ok(kv)) => return Ok(Some(kv)),
                 Some(Err(e)) => return Err(e),
                 None => return Ok(None),
             }
         }
     }
+}
+
+/// The engine's iterator over `(lo, hi)` at `ts`, or `None` when the range is inverted
+/// or empty (it holds no key).
+pub fn engine_iter(
+    engine: &Engine,
+    lo: Bound<Vec<u8>>,
+    hi: Bound<Vec<u8>>,
+    ts: u64,
+    reverse: bool,
+) -> Result<Option<EngineIter>> {
+    if !range_is_valid(&as_slice_bounds(&lo, &hi)) {
+        return Ok(None);
+    }
+    engine.iter(lo, hi, ts, reverse).map(Some)
 }
 
 impl KvCursor for MergedCursor {

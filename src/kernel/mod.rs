@@ -619,7 +619,7 @@ impl Backend for Database {
             None => {
                 self.inner.check_open()?;
                 let engine = &self.inner.engine;
-                let it = engine.iter(lo, hi, engine.visible_ts(), opts.reverse)?;
+                let it = cursor::engine_iter(engine, lo, hi, engine.visible_ts(), opts.reverse)?;
                 Ok(Box::new(MergedCursor::new(
                     it,
                     Vec::new(),

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 
 use crate::backend::{Isolation, TxnId};
 use crate::error::{Error, Result};
-use crate::kernel::cursor::{MergedCursor, OwnWrite, ScanProgress};
+use crate::kernel::cursor::{MergedCursor, OwnWrite, ScanProgress, engine_iter};
 use crate::kernel::keys::{KeyRange, as_slice_bounds, display_key, range_is_valid};
 use crate::storage::{Engine, WriteBatch, check_key, check_value};
 
@@ -213,7 +213,7 @@ impl TxnState {
         } else {
             None
         };
-        let iter = engine.iter(lo, hi, self.snapshot, reverse)?;
+        let iter = engine_iter(engine, lo, hi, self.snapshot, reverse)?;
         Ok(MergedCursor::new(iter, own, reverse, limit, progress))
     }
 
