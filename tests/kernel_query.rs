@@ -46,7 +46,10 @@ fn users(db: &Database) {
             &[
                 ("id".to_string(), Value::UInt64(id)),
                 ("name".to_string(), Value::Text(name.into())),
-                ("score".to_string(), score.map_or(Value::Null, Value::Float64)),
+                (
+                    "score".to_string(),
+                    score.map_or(Value::Null, Value::Float64),
+                ),
                 ("active".to_string(), Value::Bool(active)),
             ],
             RowWriteMode::Insert,
@@ -83,7 +86,7 @@ fn table_query_renders_the_spec_example() {
     );
     assert_eq!(
         r.to_json(),
-        r#"[{"id":1,"name":"Alice","score":95.5,"active":true},{"id":2,"name":"Bob, Jr.","score":87,"active":false},{"id":3,"name":"Carol","score":null,"active":true}]"#
+        r#"[{"id":1,"name":"Alice","score":95.5,"active":true},{"id":2,"name":"Bob, Jr.","score":87.0,"active":false},{"id":3,"name":"Carol","score":null,"active":true}]"#
     );
 }
 
@@ -95,17 +98,28 @@ fn projection_filters_offset_limit() {
     req.columns = vec!["name".into(), "id".into()];
     req.filters = vec![filter("active", FilterOp::Eq, Value::Bool(true))];
     let r = db.query(None, &req).unwrap();
-    assert_eq!(r.to_toon(), "users[3]{name,id}:\n  Alice,1\n  Carol,3\n  Dan,10");
+    assert_eq!(
+        r.to_toon(),
+        "users[3]{name,id}:\n  Alice,1\n  Carol,3\n  Dan,10"
+    );
     req.offset = 1;
     req.limit = Some(1);
-    assert_eq!(db.query(None, &req).unwrap().to_toon(), "users[1]{name,id}:\n  Carol,3");
+    assert_eq!(
+        db.query(None, &req).unwrap().to_toon(),
+        "users[1]{name,id}:\n  Carol,3"
+    );
     req.offset = 5;
     assert_eq!(db.query(None, &req).unwrap().to_toon(), "users: []");
 
     let mut req = q("users");
     req.columns = vec!["id".into()];
     let ids = |req: &QueryRequest| -> Vec<Value> {
-        db.query(None, req).unwrap().rows.into_iter().map(|mut r| r.remove(0)).collect()
+        db.query(None, req)
+            .unwrap()
+            .rows
+            .into_iter()
+            .map(|mut r| r.remove(0))
+            .collect()
     };
     req.filters = vec![
         filter("score", FilterOp::Ge, Value::Int64(80)),
@@ -117,8 +131,14 @@ fn projection_filters_offset_limit() {
     req.filters = vec![filter("score", FilterOp::Ne, Value::Null)];
     assert_eq!(ids(&req).len(), 3);
     req.filters = vec![filter("name", FilterOp::Gt, Value::Text("Bob".into()))];
-    assert_eq!(ids(&req), vec![Value::UInt64(2), Value::UInt64(3), Value::UInt64(10)]);
-    req.filters = vec![filter("id", FilterOp::Ne, Value::Int64(1)), filter("id", FilterOp::Le, Value::UInt64(3))];
+    assert_eq!(
+        ids(&req),
+        vec![Value::UInt64(2), Value::UInt64(3), Value::UInt64(10)]
+    );
+    req.filters = vec![
+        filter("id", FilterOp::Ne, Value::Int64(1)),
+        filter("id", FilterOp::Le, Value::UInt64(3)),
+    ];
     assert_eq!(ids(&req), vec![Value::UInt64(2), Value::UInt64(3)]);
 
     for (f, what) in [
@@ -134,7 +154,10 @@ fn projection_filters_offset_limit() {
     }
     let mut req = q("users");
     req.columns = vec!["ghost".into()];
-    assert_eq!(db.query(None, &req).unwrap_err().status(), Status::InvalidArgument);
+    assert_eq!(
+        db.query(None, &req).unwrap_err().status(),
+        Status::InvalidArgument
+    );
 }
 
 #[test]
@@ -162,13 +185,25 @@ fn path_queries_group_keys_into_rows() {
     let mut req = q("docs");
     req.columns = vec!["title".into(), "_key".into()];
     req.filters = vec![filter("year", FilterOp::Ge, Value::Int64(2000))];
-    assert_eq!(db.query(None, &req).unwrap().to_toon(), "docs[1]{title,_key}:\n  \"true\",\"2\"");
+    assert_eq!(
+        db.query(None, &req).unwrap().to_toon(),
+        "docs[1]{title,_key}:\n  \"true\",\"2\""
+    );
     req.filters = vec![];
     req.offset = 1;
     req.limit = Some(1);
-    assert_eq!(db.query(None, &req).unwrap().to_toon(), "docs[1]{title,_key}:\n  Ten,\"10\"");
-    assert_eq!(db.query(None, &q("docs/1")).unwrap().to_toon(), "\"docs/1\": []");
-    assert_eq!(db.query(None, &q("a//b")).unwrap_err().status(), Status::NotFound);
+    assert_eq!(
+        db.query(None, &req).unwrap().to_toon(),
+        "docs[1]{title,_key}:\n  Ten,\"10\""
+    );
+    assert_eq!(
+        db.query(None, &q("docs/1")).unwrap().to_toon(),
+        "\"docs/1\": []"
+    );
+    assert_eq!(
+        db.query(None, &q("a//b")).unwrap_err().status(),
+        Status::NotFound
+    );
 
     // Inside a transaction the query sees its own writes.
     let t = db.begin(TxnOptions::default()).unwrap();
@@ -177,7 +212,10 @@ fn path_queries_group_keys_into_rows() {
     db.delete_path(Some(t), "docs/1/body").unwrap();
     let r = db.query(Some(t), &q("docs")).unwrap();
     let keys: Vec<Value> = r.rows.iter().map(|row| row[0].clone()).collect();
-    assert_eq!(keys, ["10", "2", "4"].map(|s| Value::Text(s.into())).to_vec());
+    assert_eq!(
+        keys,
+        ["10", "2", "4"].map(|s| Value::Text(s.into())).to_vec()
+    );
     db.abort(t).unwrap();
 }
 
@@ -202,6 +240,7 @@ fn queries_in_transactions_are_validated() {
         RowWriteMode::Insert,
     )
     .unwrap();
-    db.put(Some(t), b"active_count", n.to_string().as_bytes()).unwrap();
+    db.put(Some(t), b"active_count", n.to_string().as_bytes())
+        .unwrap();
     assert_eq!(db.commit(t).unwrap_err().status(), Status::Conflict);
 }

@@ -28,7 +28,10 @@ enum Json {
 
 impl Json {
     fn parse(text: &str) -> Json {
-        let mut r = JsonReader { s: text.as_bytes(), pos: 0 };
+        let mut r = JsonReader {
+            s: text.as_bytes(),
+            pos: 0,
+        };
         let v = r.value();
         r.ws();
         assert_eq!(r.pos, r.s.len(), "trailing text in fixture");
@@ -57,7 +60,10 @@ impl Json {
     }
 
     fn get(&self, key: &str) -> Option<&Json> {
-        self.as_object()?.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.as_object()?
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
     }
 }
 
@@ -299,7 +305,12 @@ fn encoder_matches_every_applicable_fixture() {
         }
     }
     eprintln!("fixtures applied: {tabular} tabular, {cells} cells, {objects} flat objects");
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // Guards against the loader silently matching nothing.
     assert!(tabular >= 8, "only {tabular} tabular fixtures applied");
     assert!(cells >= 30, "only {cells} cell fixtures applied");

@@ -1,14 +1,14 @@
 //! Query results rendered as JSON: an array of objects, one per row, with the columns
 //! in result order.
 //!
-//! Integers are exact decimals; floats use the same canonical decimal form as TOON (no
-//! exponent); NaN and infinities are `null`; binary cells are standard base64 strings
-//! (with padding), as in TOON. See `docs/query.md`.
+//! Integers are exact decimals; floats are the shortest text that reads back to the same
+//! value (`95.5`, `87.0`, `1e+21`, `5e-324`: JSON allows exponents, and every JSON parser
+//! reads this form), `-0` as `0`; NaN and infinities are `null`; binary cells are
+//! standard base64 strings (with padding), as in TOON. See `docs/query.md`.
 
 use base64::Engine as _;
 
 use crate::backend::{QueryResult, Value};
-use crate::kernel::toon::format_f64;
 
 impl QueryResult {
     /// The result as a compact JSON array of objects.
@@ -41,10 +41,13 @@ pub fn push_json_value(out: &mut String, v: &Value) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int64(i) => out.push_str(&i.to_string()),
         Value::UInt64(u) => out.push_str(&u.to_string()),
-        Value::Float64(f) => match format_f64(*f) {
-            Some(s) => out.push_str(&s),
-            None => out.push_str("null"),
-        },
+        Value::Float64(f) => {
+            let f = if *f == 0.0 { 0.0 } else { *f };
+            match serde_json::Number::from_f64(f) {
+                Some(n) => out.push_str(&n.to_string()),
+                None => out.push_str("null"),
+            }
+        }
         Value::Text(s) => push_json_string(out, s),
         Value::Binary(b) => {
             push_json_string(out, &base64::engine::general_purpose::STANDARD.encode(b))
@@ -84,6 +87,18 @@ mod tests {
             ])
         );
         assert!(text.starts_with("[{\"a\":null,"), "{text}");
+        let floats = QueryResult {
+            name: "t".into(),
+            columns: vec!["f".into()],
+            rows: [87.0, -0.0, 5e-324, f64::MAX, 0.1]
+                .iter()
+                .map(|f| vec![Value::Float64(*f)])
+                .collect(),
+        };
+        assert_eq!(
+            floats.to_json(),
+            r#"[{"f":87.0},{"f":0.0},{"f":5e-324},{"f":1.7976931348623157e+308},{"f":0.1}]"#
+        );
         let empty = QueryResult::default();
         assert_eq!(empty.to_json(), "[]");
     }
