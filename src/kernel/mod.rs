@@ -305,14 +305,15 @@ impl Inner {
         self.maintain();
     }
 
-    /// Aborts transactions older than `max_txn_age` (at most once per second).
+    /// Aborts transactions older than `max_txn_age` (at most once per second, or per
+    /// `max_txn_age` when that is shorter).
     fn sweep(&self) {
         let now = Instant::now();
         let doomed: Vec<(TxnId, Entry)> = {
             let mut reg = self.registry.lock();
             if reg
                 .last_sweep
-                .is_some_and(|t| now.duration_since(t) < SWEEP_INTERVAL)
+                .is_some_and(|t| now.duration_since(t) < SWEEP_INTERVAL.min(self.opts.max_txn_age))
             {
                 return;
             }
@@ -755,5 +756,31 @@ impl Backend for Database {
             TxnCounters::bump(&inner.counters.aborted);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interrupted_drops_are_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path(), DbOptions::default()).unwrap();
+        let mut b = WriteBatch::new();
+        b.put(&keys::dropping_key(77), &[]).unwrap();
+        for rid in 1..=2500u64 {
+            b.put(&keys::row_key(77, rid), b"x").unwrap();
+        }
+        b.put(&keys::row_key(78, 1), b"kept").unwrap();
+        db.engine().commit(&b).unwrap();
+        db.inner.resume_drops().unwrap();
+        let engine = db.engine();
+        let ts = engine.visible_ts();
+        let (lo, hi) = keys::row_bounds(77);
+        assert!(engine.iter(lo, hi, ts, false).unwrap().next().is_none());
+        let (lo, hi) = keys::dropping_bounds();
+        assert!(engine.iter(lo, hi, ts, false).unwrap().next().is_none());
+        assert_eq!(engine.get(&keys::row_key(78, 1), ts).unwrap(), Some(b"kept".to_vec()));
     }
 }
