@@ -46,8 +46,14 @@ fn tables_keys_and_timestamps_survive_reopen() {
         db.create_table(&schema("people")).unwrap();
         db.create_table(&schema("gone")).unwrap();
         for (i, name) in ["ann", "ben", "cy"].iter().enumerate() {
-            db.write_row(None, "people", None, &row(name, i as i64), RowWriteMode::Insert)
-                .unwrap();
+            db.write_row(
+                None,
+                "people",
+                None,
+                &row(name, i as i64),
+                RowWriteMode::Insert,
+            )
+            .unwrap();
         }
         db.write_row(None, "gone", None, &row("x", 0), RowWriteMode::Insert)
             .unwrap();
@@ -89,13 +95,19 @@ fn tables_keys_and_timestamps_survive_reopen() {
     assert_eq!(id, 4);
     db.create_table(&schema("gone")).unwrap();
     assert!(db.get_row(None, "gone", 1).unwrap().is_none());
-    assert_eq!(db.get_path(None, "cfg/mode").unwrap(), Some(b"fast".to_vec()));
+    assert_eq!(
+        db.get_path(None, "cfg/mode").unwrap(),
+        Some(b"fast".to_vec())
+    );
     assert_eq!(db.get(None, b"plain").unwrap(), Some(b"changed".to_vec()));
     assert_eq!(db.get(None, b"ghost").unwrap(), None);
     assert_eq!(db.get(None, b"last").unwrap(), Some(b"1".to_vec()));
     let t = db.begin(TxnOptions::default()).unwrap();
     db.put(Some(t), b"after", b"1").unwrap();
-    assert!(db.commit(t).unwrap() > last_ts, "commit timestamps increase across restarts");
+    assert!(
+        db.commit(t).unwrap() > last_ts,
+        "commit timestamps increase across restarts"
+    );
 }
 
 #[test]
@@ -121,8 +133,20 @@ fn an_interrupted_drop_is_finished_at_open() {
     let db = Database::open(dir.path(), DbOptions::default()).unwrap();
     let engine = db.engine();
     let (lo, hi) = keys::row_bounds(orphan_id);
-    assert!(engine.iter(lo, hi, engine.visible_ts(), false).unwrap().next().is_none());
+    assert!(
+        engine
+            .iter(lo, hi, engine.visible_ts(), false)
+            .unwrap()
+            .next()
+            .is_none()
+    );
     let (lo, hi) = keys::dropping_bounds();
-    assert!(engine.iter(lo, hi, engine.visible_ts(), false).unwrap().next().is_none());
+    assert!(
+        engine
+            .iter(lo, hi, engine.visible_ts(), false)
+            .unwrap()
+            .next()
+            .is_none()
+    );
     assert!(db.get_row(None, "keep", 1).unwrap().is_some());
 }

@@ -764,6 +764,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn database_is_a_shareable_backend() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<Database>();
+        let dir = tempfile::tempdir().unwrap();
+        let db: Arc<dyn Backend> =
+            Arc::new(Database::open(dir.path(), DbOptions::default()).unwrap());
+        db.put_path(None, "a/b", b"1").unwrap();
+        assert_eq!(db.get(None, b"a/b").unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
     fn interrupted_drops_are_resumed() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::open(dir.path(), DbOptions::default()).unwrap();
@@ -781,6 +792,9 @@ mod tests {
         assert!(engine.iter(lo, hi, ts, false).unwrap().next().is_none());
         let (lo, hi) = keys::dropping_bounds();
         assert!(engine.iter(lo, hi, ts, false).unwrap().next().is_none());
-        assert_eq!(engine.get(&keys::row_key(78, 1), ts).unwrap(), Some(b"kept".to_vec()));
+        assert_eq!(
+            engine.get(&keys::row_key(78, 1), ts).unwrap(),
+            Some(b"kept".to_vec())
+        );
     }
 }

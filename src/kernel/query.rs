@@ -264,7 +264,9 @@ fn run_path(st: &mut TxnState, engine: &Engine, req: &QueryRequest) -> Result<Qu
     };
     if !window.full() {
         while let Some((k, v)) = cursor.next_entry()? {
-            let rest = &k[prefix.len()..];
+            let Some(rest) = k.strip_prefix(prefix.as_slice()) else {
+                continue; // outside the scanned prefix: not part of this source
+            };
             let Some(slash) = rest.iter().position(|b| *b == b'/') else {
                 continue; // `P/<row>` itself: not a field of any row
             };
