@@ -7,6 +7,9 @@ use proptest::prelude::*;
 use sochdb::backend::{Backend, ScanOptions, ScanRange, TxnOptions};
 use sochdb::kernel::{Database, DbOptions};
 
+/// Key-value pairs in scan order.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
 #[derive(Debug, Clone)]
 enum Op {
     Put(u8, u8),
@@ -64,7 +67,7 @@ proptest! {
             apply(&mut model, o);
         }
         for (is_prefix, a, b, reverse, limit) in scans {
-            let (range, expected): (ScanRange, Vec<(Vec<u8>, Vec<u8>)>) = if is_prefix {
+            let (range, expected): (ScanRange, Entries) = if is_prefix {
                 // Prefix of length 0, 1 or 2.
                 let p = key(a % 24)[..(b % 3) as usize].to_vec();
                 let e = model.iter().filter(|(k, _)| k.starts_with(&p)).map(|(k, v)| (k.clone(), v.clone())).collect();
