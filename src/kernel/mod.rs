@@ -13,6 +13,7 @@ pub mod options;
 pub mod oracle;
 pub mod path;
 pub mod query;
+pub mod registry;
 pub mod retry;
 pub mod row;
 pub mod stats;
@@ -20,7 +21,7 @@ pub mod table;
 pub mod toon;
 pub mod txn;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,12 +41,10 @@ pub use retry::run_in_txn;
 
 use cursor::MergedCursor;
 use oracle::{CheckSet, Oracle};
+use registry::{Entry, Registry};
 use stats::TxnCounters;
 use txn::{ReadKind, TxnLimits, TxnState};
 
-/// How many expired transaction ids are remembered, to answer `Timeout` rather than
-/// `NotFound` when they are used again.
-const EXPIRED_MEMORY: usize = 4096;
 /// Rows deleted per transaction while removing a dropped table's rows.
 const PURGE_CHUNK: u64 = 1024;
 /// Least time between two sweeps for expired transactions.
@@ -55,82 +54,6 @@ const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Database {
     inner: Arc<Inner>,
-}
-
-/// A registered open transaction.
-struct Entry {
-    /// Its state, locked by whoever operates on it.
-    state: Arc<Mutex<TxnState>>,
-    /// When it began.
-    started: Instant,
-    /// Its snapshot.
-    snapshot: u64,
-    /// Whether it may write (its snapshot then holds back conflict-table pruning).
-    rw: bool,
-}
-
-/// Open transactions and the snapshots they hold.
-#[derive(Default)]
-struct Registry {
-    /// Transactions begun with [`Backend::begin`] and not yet finished.
-    txns: HashMap<TxnId, Entry>,
-    /// Snapshot -> number of open transactions (one-shot ones included) holding it.
-    snapshots: BTreeMap<u64, usize>,
-    /// The same, for read-write transactions only.
-    rw_snapshots: BTreeMap<u64, usize>,
-    /// Last transaction id handed out.
-    last_id: TxnId,
-    /// Ids of transactions reaped for age, oldest first (bounded).
-    expired: VecDeque<TxnId>,
-    /// The same ids, for lookup.
-    expired_set: HashSet<TxnId>,
-    /// When expired transactions were last swept.
-    last_sweep: Option<Instant>,
-}
-
-fn hold(map: &mut BTreeMap<u64, usize>, s: u64) {
-    *map.entry(s).or_insert(0) += 1;
-}
-
-fn unhold(map: &mut BTreeMap<u64, usize>, s: u64) {
-    if let Some(n) = map.get_mut(&s) {
-        *n -= 1;
-        if *n == 0 {
-            map.remove(&s);
-        }
-    }
-}
-
-impl Registry {
-    fn next_id(&mut self) -> TxnId {
-        self.last_id += 1;
-        self.last_id
-    }
-
-    fn register(&mut self, snapshot: u64, rw: bool) {
-        hold(&mut self.snapshots, snapshot);
-        if rw {
-            hold(&mut self.rw_snapshots, snapshot);
-        }
-    }
-
-    fn unregister(&mut self, snapshot: u64, rw: bool) {
-        unhold(&mut self.snapshots, snapshot);
-        if rw {
-            unhold(&mut self.rw_snapshots, snapshot);
-        }
-    }
-
-    fn remember_expired(&mut self, id: TxnId) {
-        if self.expired_set.insert(id) {
-            self.expired.push_back(id);
-        }
-        while self.expired.len() > EXPIRED_MEMORY {
-            if let Some(old) = self.expired.pop_front() {
-                self.expired_set.remove(&old);
-            }
-        }
-    }
 }
 
 /// The shared state behind a [`Database`].
