@@ -158,6 +158,9 @@ fn projection_filters_offset_limit() {
         db.query(None, &req).unwrap_err().status(),
         Status::InvalidArgument
     );
+    req.columns = vec!["id".into(), "id".into()];
+    let e = db.query(None, &req).unwrap_err();
+    assert!(e.to_string().contains("twice"), "{e}");
 }
 
 #[test]

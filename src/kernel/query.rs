@@ -29,6 +29,15 @@ pub const PATH_KEY_COLUMN: &str = "_key";
 
 /// Runs a query inside a transaction.
 pub fn run(st: &mut TxnState, engine: &Engine, req: &QueryRequest) -> Result<QueryResult> {
+    let mut seen = BTreeSet::new();
+    for c in &req.columns {
+        if !seen.insert(c.as_str()) {
+            return Err(Error::InvalidArgument(format!(
+                "query of {:?} asks for column {c:?} twice",
+                req.source
+            )));
+        }
+    }
     match table::find(st, engine, &req.source)? {
         Some(info) => run_table(st, engine, &info, req),
         None => {
