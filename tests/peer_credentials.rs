@@ -7,7 +7,6 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::Arc;
 
 use common::TestServer;
 use sochdb::ipc::server::{ServerOptions, peer_allowed};
@@ -22,7 +21,6 @@ fn is_root() -> bool {
 
 fn server(allowed: Vec<u32>) -> TestServer {
     let s = TestServer::start(
-        Arc::new(common::memdb::MemDb::default()),
         ServerOptions {
             allowed_uids: allowed,
             ..ServerOptions::default()

@@ -17,12 +17,8 @@ use sochdb::ipc::protocol::request::Request;
 use sochdb::ipc::server::ServerOptions;
 use sochdb::storage::BatchOp;
 
-fn backend() -> Arc<dyn Backend> {
-    Arc::new(common::memdb::MemDb::default())
-}
-
 fn server_with(opts: ServerOptions) -> TestServer {
-    TestServer::start(backend(), opts)
+    TestServer::start(opts)
 }
 
 fn server() -> TestServer {
@@ -667,7 +663,9 @@ fn stop_aborts_transactions_and_removes_the_socket() {
 #[test]
 fn a_second_server_on_the_same_socket_is_refused() {
     let s = server();
-    let e = sochdb::ipc::server::Server::start(backend(), &s.socket, ServerOptions::default())
+    let other = tempfile::tempdir().unwrap();
+    let db = sochdb::kernel::Database::open(other.path(), Default::default()).unwrap();
+    let e = sochdb::ipc::server::Server::start(Arc::new(db), &s.socket, ServerOptions::default())
         .err()
         .unwrap();
     assert!(matches!(e, Error::Locked(_)), "{e}");

@@ -4,10 +4,8 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::{Raw, TestServer, put_payload, u64le};
-use sochdb::backend::Backend;
+use sochdb::backend::{Backend, QueryRequest, RowWriteMode, Value};
 use sochdb::ipc::server::ServerOptions;
 
 const OK: u8 = 0x80;
@@ -17,12 +15,8 @@ const TXN_ID: u8 = 0x83;
 const STATS_RESP: u8 = 0x86;
 const PONG: u8 = 0x87;
 
-fn backend() -> Arc<dyn Backend> {
-    Arc::new(common::memdb::MemDb::default())
-}
-
 fn server() -> TestServer {
-    TestServer::start(backend(), ServerOptions::default())
+    TestServer::start(ServerOptions::default())
 }
 
 fn alive(c: &mut Raw) {
@@ -62,19 +56,20 @@ fn transactions_have_connection_local_ids_and_commit_timestamps() {
     let s = server();
     let mut a = s.raw();
     let mut b = s.raw();
+    assert_eq!(a.call(0x01, &put_payload(b"x", b"1")), (OK, vec![]));
     assert_eq!(a.call(0x04, b""), (TXN_ID, u64le(1)));
     assert_eq!(a.call(0x04, b""), (TXN_ID, u64le(2)));
+    assert_eq!(a.call(0x01, &put_payload(b"y", b"1")), (OK, vec![]));
     assert_eq!(b.call(0x04, b""), (TXN_ID, u64le(1)));
-    assert_eq!(a.call(0x01, &put_payload(b"x", b"1")), (OK, vec![]));
+    // A version 1 transaction writes nothing: its commit returns its snapshot's
+    // timestamp, which is that of the last commit before it began.
     let (op, p) = a.call(0x05, &u64le(1));
     assert_eq!(op, TXN_ID);
     let ts1 = u64::from_le_bytes(p.try_into().unwrap());
-    assert_eq!(a.call(0x01, &put_payload(b"y", b"1")), (OK, vec![]));
-    // A later commit gets a later timestamp.
     let (op, p) = b.call(0x05, &u64le(1));
     assert_eq!(op, TXN_ID);
     let ts2 = u64::from_le_bytes(p.try_into().unwrap());
-    assert!(ts1 >= 1 && ts2 >= ts1, "{ts1} {ts2}");
+    assert!(ts1 >= 1 && ts2 > ts1, "{ts1} {ts2}");
     assert_eq!(
         error_text(a.call(0x05, &u64le(1))),
         "Transaction not found: 1"
@@ -108,7 +103,7 @@ fn create_table_payload(name: &str, cols: &[(&str, u8, u8)]) -> Vec<u8> {
 
 #[test]
 fn create_table_is_persisted_and_duplicates_are_errors() {
-    let s = server();
+    let mut s = server();
     let mut c = s.raw();
     let p = create_table_payload("users", &[("name", 3, 0), ("age", 0, 1), ("ok", 5, 1)]);
     assert_eq!(c.call(0x08, &p), (OK, vec![]));
@@ -121,6 +116,77 @@ fn create_table_is_persisted_and_duplicates_are_errors() {
     // Unknown type code and a nullable byte other than 0/1 are malformed.
     error_text(c.call(0x08, &create_table_payload("t2", &[("a", 6, 0)])));
     error_text(c.call(0x08, &create_table_payload("t3", &[("a", 0, 2)])));
+    alive(&mut c);
+    drop(c);
+    let db = s.reopen();
+    assert_eq!(db.describe_table("users").unwrap(), schema);
+    assert_eq!(db.list_tables().unwrap(), vec!["users".to_string()]);
+}
+
+fn query_payload(path: &str, limit: u32, offset: u32, cols: &[&str]) -> Vec<u8> {
+    let mut p = (path.len() as u16).to_le_bytes().to_vec();
+    p.extend_from_slice(path.as_bytes());
+    p.extend_from_slice(&limit.to_le_bytes());
+    p.extend_from_slice(&offset.to_le_bytes());
+    p.extend_from_slice(&(cols.len() as u16).to_le_bytes());
+    for c in cols {
+        p.extend_from_slice(&(c.len() as u16).to_le_bytes());
+        p.extend_from_slice(c.as_bytes());
+    }
+    p
+}
+
+#[test]
+fn query_answers_toon() {
+    let s = server();
+    let mut c = s.raw();
+    let p = create_table_payload("users", &[("name", 3, 0), ("age", 0, 1)]);
+    assert_eq!(c.call(0x08, &p), (OK, vec![]));
+    for (id, name, age) in [(1u64, "Alice", Some(30i64)), (2, "Bob, Jr.", None)] {
+        let mut vals = vec![("name".to_string(), Value::Text(name.into()))];
+        if let Some(a) = age {
+            vals.push(("age".to_string(), Value::Int64(a)));
+        }
+        s.backend
+            .write_row(None, "users", Some(id), &vals, RowWriteMode::Insert)
+            .unwrap();
+    }
+    assert_eq!(
+        c.call(0x07, &query_payload("users", 0, 0, &[])),
+        (
+            VALUE,
+            b"users[2]{name,age}:\n  Alice,30\n  \"Bob, Jr.\",null".to_vec()
+        )
+    );
+    assert_eq!(
+        c.call(0x07, &query_payload("users", 1, 1, &["age", "name"])),
+        (VALUE, b"users[1]{age,name}:\n  null,\"Bob, Jr.\"".to_vec())
+    );
+    assert_eq!(
+        c.call(0x07, &query_payload("users", 5, 9, &[])),
+        (VALUE, b"users: []".to_vec())
+    );
+    // Path-shaped keys group into rows.
+    for (seg, v) in [(["docs", "1", "title"], "Hello"), (["docs", "2", "title"], "World")] {
+        assert_eq!(c.call(0x09, &path_payload(&seg, v.as_bytes())), (OK, vec![]));
+    }
+    let (op, toon) = c.call(0x07, &query_payload("docs", 0, 0, &[]));
+    assert_eq!(op, VALUE);
+    let local = s
+        .backend
+        .query(
+            None,
+            &QueryRequest {
+                source: "docs".into(),
+                ..QueryRequest::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(String::from_utf8(toon).unwrap(), local.to_toon());
+    assert_eq!(local.rows.len(), 2);
+    // A source that is neither a table nor a valid path is an error.
+    let msg = error_text(c.call(0x07, &query_payload("a//b", 0, 0, &[])));
+    assert!(msg.contains("a//b"), "{msg}");
     alive(&mut c);
 }
 

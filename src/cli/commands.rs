@@ -190,7 +190,7 @@ pub fn query(t: &Target, a: &Args) -> Result<(), CliError> {
         offset: a.number("offset").map_err(CliError::Usage)?.unwrap_or(0),
     };
     let res = t.db.query(None, &req)?;
-    let mut s = local::render(&res, a.flag("json"))?;
+    let mut s = local::render(&res, a.flag("json"));
     s.push('\n');
     out(s.as_bytes())?;
     Ok(())

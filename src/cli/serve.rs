@@ -64,7 +64,7 @@ pub fn serve(a: &Args) -> Result<(), CliError> {
     let handle = match Server::start(db.clone(), &socket, opts) {
         Ok(h) => h,
         Err(e) => {
-            let _ = db.close();
+            let _ = local::close_database(&db);
             return Err(e.into());
         }
     };
@@ -78,7 +78,7 @@ pub fn serve(a: &Args) -> Result<(), CliError> {
     };
     log::line(verbose, format_args!("{why}: shutting down"));
     let stopped = handle.stop();
-    let closed = db.close();
+    let closed = local::close_database(&db);
     drop(lock);
     stopped?;
     closed?;

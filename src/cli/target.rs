@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sochdb::backend::Backend;
 use sochdb::ipc::PidLock;
+use sochdb::kernel::Database;
 use sochdb::ipc::client::{Client, ClientOptions};
 
 use super::CliError;
@@ -41,6 +42,8 @@ pub const TARGET_OPTS: [Opt; 3] = [
 pub struct Target {
     /// The database.
     pub db: Arc<dyn Backend>,
+    /// The same database when it is open in this process.
+    local: Option<Arc<Database>>,
     /// The database's pid lock, held while it is open in-process.
     _lock: Option<PidLock>,
 }
@@ -48,7 +51,10 @@ pub struct Target {
 impl Target {
     /// Closes the database (syncing an in-process one), then releases the lock.
     pub fn close(self) -> Result<(), CliError> {
-        self.db.close()?;
+        match &self.local {
+            Some(db) => local::close_database(db)?,
+            None => self.db.close()?,
+        }
         Ok(())
     }
 }
@@ -88,6 +94,7 @@ pub fn open(args: &Args) -> Result<Target, CliError> {
             let client = Client::connect(&PathBuf::from(sock), opts)?;
             Ok(Target {
                 db: Arc::new(client),
+                local: None,
                 _lock: None,
             })
         }
@@ -96,7 +103,8 @@ pub fn open(args: &Args) -> Result<Target, CliError> {
             let lock = lock_database(&dir)?;
             let db = local::open_database(&dir)?;
             Ok(Target {
-                db,
+                db: db.clone(),
+                local: Some(db),
                 _lock: Some(lock),
             })
         }

@@ -2,8 +2,6 @@
 //! connection that writes and reads bytes exactly.
 #![allow(dead_code)]
 
-pub mod memdb;
-
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -12,6 +10,7 @@ use std::time::Duration;
 
 use sochdb::backend::Backend;
 use sochdb::ipc::server::{Server, ServerHandle, ServerOptions};
+use sochdb::kernel::{Database, DbOptions};
 
 /// A started server with its temporary directory.
 pub struct TestServer {
@@ -19,11 +18,15 @@ pub struct TestServer {
     pub socket: PathBuf,
     pub handle: Option<ServerHandle>,
     pub backend: Arc<dyn Backend>,
+    pub db: Arc<Database>,
 }
 
 impl TestServer {
-    pub fn start(backend: Arc<dyn Backend>, opts: ServerOptions) -> TestServer {
+    /// Serves a fresh database (in the temporary directory's `db`).
+    pub fn start(opts: ServerOptions) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::open(&dir.path().join("db"), DbOptions::default()).unwrap());
+        let backend: Arc<dyn Backend> = db.clone();
         let socket = dir.path().join("t.sock");
         let handle = Server::start(Arc::clone(&backend), &socket, opts).unwrap();
         TestServer {
@@ -31,6 +34,7 @@ impl TestServer {
             socket,
             handle: Some(handle),
             backend,
+            db,
         }
     }
 
@@ -42,6 +46,14 @@ impl TestServer {
         if let Some(h) = self.handle.take() {
             h.stop().unwrap();
         }
+    }
+
+    /// Stops the server, closes the database and opens it again in this process.
+    pub fn reopen(&mut self) -> Database {
+        self.stop();
+        self.db.close().unwrap();
+        self.db.engine().close().unwrap();
+        Database::open(&self.dir.path().join("db"), DbOptions::default()).unwrap()
     }
 }
 

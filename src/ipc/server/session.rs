@@ -11,6 +11,7 @@ use super::conn::Out;
 use super::stats::stats_object;
 use crate::backend::{KvCursor, QueryRequest, QueryResult, TxnId, TxnOptions};
 use crate::error::{Error, Status};
+use crate::kernel::path;
 use crate::ipc::protocol::reply::{
     ServerHello, begin_page, encode_error_status, encode_query_header, encode_table_list,
     encode_values, error_message, finish_page, page_entry_len, put_page_entry, put_row,
@@ -261,7 +262,7 @@ impl Session {
                     offset: u64::from(offset),
                 };
                 let res = db.query(None, &q)?;
-                let text = render(&res, QueryFormat::Toon)?;
+                let text = render(&res, QueryFormat::Toon);
                 value_checked(out, text.as_bytes(), "QUERY result")
             }
             Request::CreateTable(schema) => {
@@ -269,11 +270,13 @@ impl Session {
                 ok(out)
             }
             Request::PutPath { segments, value } => {
-                path_put(db.as_ref(), None, &segments.join("/"), value)?;
+                db.put_path(None, &path::join(&segments)?, value)?;
                 ok(out)
             }
             Request::GetPath { segments } => {
-                let v = path_get(db.as_ref(), None, &segments.join("/"))?.unwrap_or_default();
+                let v = db
+                    .get_path(None, &path::join(&segments)?)?
+                    .unwrap_or_default();
                 Ok(out.frame(rep::VALUE, &v)?)
             }
             Request::Scan { prefix } => self.v1_scan(prefix, out),
@@ -346,19 +349,19 @@ impl Session {
             }
             Request::PathGet { txn, path } => {
                 let t = self.txn(txn)?;
-                match path_get(db.as_ref(), t, path)? {
+                match db.get_path(t, path)? {
                     Some(v) => value_checked(out, &v, "value"),
                     None => Ok(out.frame(rep::NOT_FOUND, &[])?),
                 }
             }
             Request::PathPut { txn, path, value } => {
                 let t = self.txn(txn)?;
-                path_put(db.as_ref(), t, path, value)?;
+                db.put_path(t, path, value)?;
                 ok(out)
             }
             Request::PathDelete { txn, path } => {
                 let t = self.txn(txn)?;
-                path_delete(db.as_ref(), t, path)?;
+                db.delete_path(t, path)?;
                 ok(out)
             }
             Request::ScanOpen { txn, page, target } => {
@@ -378,7 +381,7 @@ impl Session {
                         path,
                         reverse,
                         limit,
-                    } => path_scan(db.as_ref(), t, path, *reverse, *limit)?,
+                    } => db.scan_path(t, path, *reverse, *limit)?,
                 };
                 self.last_cursor += 1;
                 let id = self.last_cursor;
@@ -409,7 +412,7 @@ impl Session {
                 match format {
                     QueryFormat::Typed => stream_result(&res, out),
                     QueryFormat::Toon | QueryFormat::Json => {
-                        let text = render(&res, format)?;
+                        let text = render(&res, format);
                         value_checked(out, text.as_bytes(), "query result")
                     }
                 }
@@ -613,54 +616,10 @@ fn stream_result(res: &QueryResult, out: &mut Out<'_>) -> Res {
     Ok(out.frame(rep::END_STREAM, &[])?)
 }
 
-/// Renders a result as text.
-fn render(res: &QueryResult, format: QueryFormat) -> std::result::Result<String, Error> {
-    let _ = (res, format);
-    Err(Error::Internal(
-        "rendering query results as text needs the kernel".into(),
-    ))
-}
-
-fn path_get(
-    db: &dyn crate::backend::Backend,
-    txn: Option<TxnId>,
-    path: &str,
-) -> crate::Result<Option<Vec<u8>>> {
-    db.get(txn, path.as_bytes())
-}
-
-fn path_put(
-    db: &dyn crate::backend::Backend,
-    txn: Option<TxnId>,
-    path: &str,
-    value: &[u8],
-) -> crate::Result<()> {
-    db.put(txn, path.as_bytes(), value)
-}
-
-fn path_delete(
-    db: &dyn crate::backend::Backend,
-    txn: Option<TxnId>,
-    path: &str,
-) -> crate::Result<()> {
-    db.delete(txn, path.as_bytes())
-}
-
-fn path_scan(
-    db: &dyn crate::backend::Backend,
-    txn: Option<TxnId>,
-    path: &str,
-    reverse: bool,
-    limit: Option<u64>,
-) -> crate::Result<Box<dyn KvCursor>> {
-    let mut prefix = path.as_bytes().to_vec();
-    prefix.push(b'/');
-    db.scan(
-        txn,
-        &crate::backend::ScanOptions {
-            range: crate::backend::ScanRange::Prefix(prefix),
-            reverse,
-            limit,
-        },
-    )
+/// Renders a result as TOON or JSON text.
+fn render(res: &QueryResult, format: QueryFormat) -> String {
+    match format {
+        QueryFormat::Json => res.to_json(),
+        QueryFormat::Toon | QueryFormat::Typed => res.to_toon(),
+    }
 }

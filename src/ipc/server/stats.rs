@@ -41,7 +41,10 @@ fn get(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
 
-/// The backend's figure named by the first of `names` present as an unsigned integer.
+/// The backend's figure named by the first of `names` present as an unsigned integer:
+/// the kernel reports `memtable_bytes` and `log_bytes`; a backend that is itself a
+/// socket client reports the `_size_bytes` names of its server. A backend reporting
+/// neither gives 0.
 fn backend_figure(db: &Map<String, Value>, names: &[&str]) -> Option<u64> {
     names.iter().find_map(|n| db.get(*n).and_then(Value::as_u64))
 }
@@ -53,7 +56,7 @@ pub(crate) fn stats_object(shared: &Shared, all_backend_figures: bool) -> Result
     let c = &shared.counters;
     let db = shared.backend.stats()?;
     let memtable = backend_figure(&db, &["memtable_size_bytes", "memtable_bytes"]).unwrap_or(0);
-    let wal = backend_figure(&db, &["wal_size_bytes", "wal_bytes", "log_bytes"]).unwrap_or(0);
+    let wal = backend_figure(&db, &["wal_size_bytes", "log_bytes"]).unwrap_or(0);
     let mut m = Map::new();
     let mut put = |k: &str, v: u64| {
         m.insert(k.to_string(), Value::from(v));
