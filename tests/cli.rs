@@ -50,7 +50,10 @@ fn session(target: &[&str], dir: &std::path::Path) {
         cli(&v)
     };
     assert_eq!(run(&["put", "greeting", "hello world"]).0, 0);
-    assert_eq!(run(&["get", "greeting"]), (0, "hello world\n".into(), String::new()));
+    assert_eq!(
+        run(&["get", "greeting"]),
+        (0, "hello world\n".into(), String::new())
+    );
     let (code, out, _) = run(&["get", "greeting", "--json"]);
     assert_eq!(code, 0);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -82,7 +85,11 @@ fn session(target: &[&str], dir: &std::path::Path) {
     let (code, _, err) = run(&["import", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("bad.jsonl:2"), "{err}");
-    assert_eq!(run(&["get", "user/9"]).0, 1, "nothing of a bad file is written");
+    assert_eq!(
+        run(&["get", "user/9"]).0,
+        1,
+        "nothing of a bad file is written"
+    );
     let (code, _, err) = run(&["import", good.to_str().unwrap(), "--batch", "2"]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("4 records (3 puts, 1 deletes)"), "{err}");
@@ -97,9 +104,15 @@ fn session(target: &[&str], dir: &std::path::Path) {
     assert_eq!(out, "bin\ta\\tb\\xff\n");
     // JSON lines from scan read back with import.
     let (_, out, _) = run(&["scan", "--json"]);
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
-    assert_eq!(lines[0], serde_json::json!({"key": "bin", "value": {"hex": "610962ff"}}));
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"key": "bin", "value": {"hex": "610962ff"}})
+    );
     let (_, out, _) = run(&["scan", "--limit", "1"]);
     assert_eq!(out.lines().count(), 1);
 
@@ -111,7 +124,10 @@ fn session(target: &[&str], dir: &std::path::Path) {
     assert_eq!(run(&["put", "docs/2/title", "World, again"]).0, 0);
     let (code, out, err) = run(&["query", "docs"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "docs[2]{_key,title}:\n  \"1\",Hello\n  \"2\",\"World, again\"\n");
+    assert_eq!(
+        out,
+        "docs[2]{_key,title}:\n  \"1\",Hello\n  \"2\",\"World, again\"\n"
+    );
     let (_, out, _) = run(&["query", "docs", "--json", "--where", "title=Hello"]);
     let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(j.as_array().unwrap().len(), 1, "{j}");

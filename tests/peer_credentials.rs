@@ -20,12 +20,10 @@ fn is_root() -> bool {
 }
 
 fn server(allowed: Vec<u32>) -> TestServer {
-    let s = TestServer::start(
-        ServerOptions {
-            allowed_uids: allowed,
-            ..ServerOptions::default()
-        },
-    );
+    let s = TestServer::start(ServerOptions {
+        allowed_uids: allowed,
+        ..ServerOptions::default()
+    });
     std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     s
 }

@@ -48,7 +48,13 @@ fn hello_announces_version_and_features_and_switches_errors_to_status() {
     let h = hello_raw(&mut c);
     assert_eq!(h.version, 2);
     assert_eq!(h.max_payload, 16 * 1024 * 1024);
-    for f in ["txn-ops", "scan-cursor", "query-typed", "batch", "pipelining"] {
+    for f in [
+        "txn-ops",
+        "scan-cursor",
+        "query-typed",
+        "batch",
+        "pipelining",
+    ] {
         assert!(h.features.iter().any(|x| x == f), "{f}");
     }
     assert!(h.server.starts_with("sochdb "));
@@ -132,7 +138,10 @@ fn transactions_scope_reads_writes_and_scans() {
     assert!(ts > 0);
     assert_eq!(b.get(None, b"k1").unwrap(), Some(b"one".to_vec()));
     assert_eq!(b.get(None, b"k0").unwrap(), None);
-    assert_eq!(b.get(None, b"docs/1/title").unwrap(), Some(b"hello".to_vec()));
+    assert_eq!(
+        b.get(None, b"docs/1/title").unwrap(),
+        Some(b"hello".to_vec())
+    );
     let absent = b
         .call(&Request::PathGet {
             txn: 0,
@@ -392,10 +401,7 @@ fn tables_rows_and_typed_queries() {
     assert!(c.delete_row(None, "users", 10).unwrap());
     assert!(!c.delete_row(None, "users", 10).unwrap());
     c.drop_table("users").unwrap();
-    assert!(matches!(
-        c.describe_table("users"),
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(c.describe_table("users"), Err(Error::NotFound(_))));
 }
 
 #[test]
@@ -422,7 +428,13 @@ fn typed_query_results_stream_in_chunks() {
         )
         .unwrap();
     }
-    let before = s.handle.as_ref().unwrap().counters().bytes_sent.load(Ordering::Relaxed);
+    let before = s
+        .handle
+        .as_ref()
+        .unwrap()
+        .counters()
+        .bytes_sent
+        .load(Ordering::Relaxed);
     let r = c
         .query(
             None,
@@ -437,7 +449,13 @@ fn typed_query_results_stream_in_chunks() {
     // More than a megabyte went out, in several frames (the counter is bumped right
     // after the server's write returns, so wait for it).
     wait_until(|| {
-        s.handle.as_ref().unwrap().counters().bytes_sent.load(Ordering::Relaxed) - before
+        s.handle
+            .as_ref()
+            .unwrap()
+            .counters()
+            .bytes_sent
+            .load(Ordering::Relaxed)
+            - before
             > 1_500_000
     });
     c.ping().unwrap();
@@ -605,7 +623,11 @@ fn limits_on_connections_transactions_and_cursors() {
     let mut third = s.raw();
     let (op, msg) = third.recv().expect("an ERROR frame before the close");
     assert_eq!(op, 0x81);
-    assert!(String::from_utf8(msg).unwrap().contains("limit of 2 connections"));
+    assert!(
+        String::from_utf8(msg)
+            .unwrap()
+            .contains("limit of 2 connections")
+    );
     assert!(third.recv().is_none());
     let e = Client::connect(&s.socket, ClientOptions::default()).unwrap_err();
     assert!(e.to_string().contains("limit of 2 connections"), "{e}");
@@ -669,7 +691,10 @@ fn a_second_server_on_the_same_socket_is_refused() {
         .err()
         .unwrap();
     assert!(matches!(e, Error::Locked(_)), "{e}");
-    assert!(e.to_string().contains(&std::process::id().to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&std::process::id().to_string()),
+        "{e}"
+    );
     // The first server still serves.
     client(&s).ping().unwrap();
 }

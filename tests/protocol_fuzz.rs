@@ -33,7 +33,11 @@ fn feed(bytes: &[u8], chunk: usize) -> usize {
         let n = r.fill_from(&mut limited).unwrap();
         assert!(n > 0);
         // The buffer never grows past twice what arrived plus one read chunk.
-        assert!(r.capacity() <= 2 * bytes.len() + 128 * 1024, "{}", r.capacity());
+        assert!(
+            r.capacity() <= 2 * bytes.len() + 128 * 1024,
+            "{}",
+            r.capacity()
+        );
     }
     frames
 }

@@ -167,8 +167,14 @@ fn query_answers_toon() {
         (VALUE, b"users: []".to_vec())
     );
     // Path-shaped keys group into rows.
-    for (seg, v) in [(["docs", "1", "title"], "Hello"), (["docs", "2", "title"], "World")] {
-        assert_eq!(c.call(0x09, &path_payload(&seg, v.as_bytes())), (OK, vec![]));
+    for (seg, v) in [
+        (["docs", "1", "title"], "Hello"),
+        (["docs", "2", "title"], "World"),
+    ] {
+        assert_eq!(
+            c.call(0x09, &path_payload(&seg, v.as_bytes())),
+            (OK, vec![])
+        );
     }
     let (op, toon) = c.call(0x07, &query_payload("docs", 0, 0, &[]));
     assert_eq!(op, VALUE);
@@ -205,7 +211,10 @@ fn paths_join_segments_and_meet_plain_keys() {
     let s = server();
     let mut c = s.raw();
     assert_eq!(
-        c.call(0x09, &path_payload(&["users", "alice", "email"], b"a@x.org")),
+        c.call(
+            0x09,
+            &path_payload(&["users", "alice", "email"], b"a@x.org")
+        ),
         (OK, vec![])
     );
     assert_eq!(
@@ -229,7 +238,10 @@ fn scan_layout_is_exact_and_in_key_order() {
     let s = server();
     let mut c = s.raw();
     for (k, v) in [("b", "2"), ("ab", "x"), ("a", "1"), ("ac", ""), ("z", "9")] {
-        assert_eq!(c.call(0x01, &put_payload(k.as_bytes(), v.as_bytes())), (OK, vec![]));
+        assert_eq!(
+            c.call(0x01, &put_payload(k.as_bytes(), v.as_bytes())),
+            (OK, vec![])
+        );
     }
     let (op, p) = c.call(0x0B, b"a");
     assert_eq!(op, VALUE);
@@ -273,7 +285,10 @@ fn checkpoint_stats_ping_and_sql() {
         assert!(m.get(k).and_then(|x| x.as_u64()).is_some(), "{k} in {m:?}");
     }
     for (k, x) in m {
-        assert!(x.as_u64().is_some(), "version 1 values are unsigned: {k}={x}");
+        assert!(
+            x.as_u64().is_some(),
+            "version 1 values are unsigned: {k}={x}"
+        );
     }
     assert_eq!(m["connections_active"], 1);
     // PUT, CHECKPOINT, PING and this STATS; the STATS itself is not answered yet.
@@ -303,19 +318,19 @@ fn malformed_payloads_get_an_error_and_the_connection_lives() {
     let s = server();
     let mut c = s.raw();
     let cases: Vec<(u8, Vec<u8>)> = vec![
-        (0x01, vec![]),                        // PUT without key length
-        (0x01, vec![9, 0, 0, 0, b'a']),        // PUT key length past the end
-        (0x05, vec![1, 0, 0]),                 // COMMIT with 3 bytes
+        (0x01, vec![]),                          // PUT without key length
+        (0x01, vec![9, 0, 0, 0, b'a']),          // PUT key length past the end
+        (0x05, vec![1, 0, 0]),                   // COMMIT with 3 bytes
         (0x05, vec![1, 0, 0, 0, 0, 0, 0, 0, 0]), // COMMIT with 9 bytes
-        (0x06, vec![]),                        // ABORT without id
-        (0x07, vec![5, 0, b'a']),              // QUERY path cut
-        (0x07, vec![1, 0, b't', 0, 0, 0, 0]),  // QUERY offset cut
-        (0x08, vec![1, 0, b't', 1, 0]),        // CREATE_TABLE column cut
-        (0x09, vec![2, 0, 1, 0, b'a']),        // PUT_PATH second segment missing
-        (0x09, vec![1, 0, 2, 0, 0xc3, 0x28]),  // PUT_PATH invalid UTF-8
-        (0x0A, vec![1]),                       // GET_PATH count cut
-        (0x0B, vec![0xff, 0xfe]),              // SCAN prefix not UTF-8
-        (0x0F, vec![0x80]),                    // EXECUTE_SQL not UTF-8
+        (0x06, vec![]),                          // ABORT without id
+        (0x07, vec![5, 0, b'a']),                // QUERY path cut
+        (0x07, vec![1, 0, b't', 0, 0, 0, 0]),    // QUERY offset cut
+        (0x08, vec![1, 0, b't', 1, 0]),          // CREATE_TABLE column cut
+        (0x09, vec![2, 0, 1, 0, b'a']),          // PUT_PATH second segment missing
+        (0x09, vec![1, 0, 2, 0, 0xc3, 0x28]),    // PUT_PATH invalid UTF-8
+        (0x0A, vec![1]),                         // GET_PATH count cut
+        (0x0B, vec![0xff, 0xfe]),                // SCAN prefix not UTF-8
+        (0x0F, vec![0x80]),                      // EXECUTE_SQL not UTF-8
     ];
     for (op, p) in cases {
         let msg = error_text(c.call(op, &p));
@@ -366,7 +381,12 @@ fn stream_ending_inside_a_frame_closes_only_that_connection() {
         alive(&mut good);
     }
     assert_eq!(
-        s.handle.as_ref().unwrap().counters().broken_frames.load(std::sync::atomic::Ordering::Relaxed),
+        s.handle
+            .as_ref()
+            .unwrap()
+            .counters()
+            .broken_frames
+            .load(std::sync::atomic::Ordering::Relaxed),
         3
     );
 }

@@ -21,7 +21,12 @@ struct Acked {
     deletes: Vec<String>,
 }
 
-fn writer(socket: std::path::PathBuf, t: usize, stop: Arc<AtomicBool>, ops: Arc<AtomicU64>) -> Acked {
+fn writer(
+    socket: std::path::PathBuf,
+    t: usize,
+    stop: Arc<AtomicBool>,
+    ops: Arc<AtomicU64>,
+) -> Acked {
     let mut acked = Acked::default();
     let Ok(c) = Client::connect(&socket, ClientOptions::default()) else {
         return acked;
@@ -38,7 +43,9 @@ fn writer(socket: std::path::PathBuf, t: usize, stop: Arc<AtomicBool>, ops: Arc<
         acked.puts.push((k, v));
         if i % 3 == 0 {
             let d = format!("d{t}/{i:06}");
-            if c.put(None, d.as_bytes(), b"doomed").is_err() || c.delete(None, d.as_bytes()).is_err() {
+            if c.put(None, d.as_bytes(), b"doomed").is_err()
+                || c.delete(None, d.as_bytes()).is_err()
+            {
                 break;
             }
             acked.deletes.push(d);
@@ -99,7 +106,10 @@ fn sigkill_under_concurrent_writes_loses_no_acknowledged_write() {
     for w in writers {
         w.join().unwrap();
     }
-    assert!(ops.load(Ordering::Relaxed) > 0, "no write was acknowledged before the kill");
+    assert!(
+        ops.load(Ordering::Relaxed) > 0,
+        "no write was acknowledged before the kill"
+    );
     // The dead server left its socket file behind; a new server replaces it.
     assert!(dir.path().join("sochdb.sock").exists());
     let server = ServeProc::start(dir.path(), &["--quiet"]);
@@ -116,7 +126,11 @@ fn sigkill_under_concurrent_writes_loses_no_acknowledged_write() {
             checked += 1;
         }
         for k in &a.deletes {
-            assert_eq!(c.get(None, k.as_bytes()).unwrap(), None, "deleted {k} came back");
+            assert_eq!(
+                c.get(None, k.as_bytes()).unwrap(),
+                None,
+                "deleted {k} came back"
+            );
         }
     }
     assert!(checked > 0);

@@ -162,8 +162,7 @@ mod tests {
 
     #[test]
     fn parses_options_and_positionals() {
-        let Ok(Parsed::Run(a)) = parse(&v(&["k", "--db", "d", "--json", "--", "--x"]), SPEC)
-        else {
+        let Ok(Parsed::Run(a)) = parse(&v(&["k", "--db", "d", "--json", "--", "--x"]), SPEC) else {
             panic!()
         };
         assert_eq!(a.value("db"), Some("d"));

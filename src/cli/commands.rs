@@ -6,9 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sochdb::backend::{
-    Filter, FilterOp, QueryRequest, ScanOptions, ScanRange, TableSchema, Value,
-};
+use sochdb::backend::{Filter, FilterOp, QueryRequest, ScanOptions, ScanRange, TableSchema, Value};
 use sochdb::storage::BatchOp;
 
 use super::CliError;
@@ -142,7 +140,9 @@ pub fn parse_filter(s: &str) -> Result<Filter, CliError> {
     let column = s[..at].trim();
     let raw = s[at + sym.len()..].trim();
     if column.is_empty() {
-        return Err(CliError::Usage(format!("--where {s:?}: the column is missing")));
+        return Err(CliError::Usage(format!(
+            "--where {s:?}: the column is missing"
+        )));
     }
     let value = if raw == "null" {
         Value::Null
@@ -168,7 +168,9 @@ pub fn parse_filter(s: &str) -> Result<Filter, CliError> {
 
 /// `query SOURCE [--columns a,b] [--where C] [--limit N] [--offset N]`: TOON, or JSON.
 pub fn query(t: &Target, a: &Args) -> Result<(), CliError> {
-    let source = &a.expect_positional(1, "one SOURCE (a table or a path)").map_err(CliError::Usage)?[0];
+    let source = &a
+        .expect_positional(1, "one SOURCE (a table or a path)")
+        .map_err(CliError::Usage)?[0];
     let columns = match a.value("columns") {
         Some(c) => c
             .split(',')
@@ -349,10 +351,9 @@ fn import_line(line: &str, n: usize, path: &Path) -> Result<Option<BatchOp>, Cli
         match j {
             serde_json::Value::String(s) => Ok(s.as_bytes().to_vec()),
             serde_json::Value::Object(o) if o.len() == 1 => {
-                let hex = o
-                    .get("hex")
-                    .and_then(|h| h.as_str())
-                    .ok_or_else(|| bad(format!("{field}: expected a string or {{\"hex\": ...}}")))?;
+                let hex = o.get("hex").and_then(|h| h.as_str()).ok_or_else(|| {
+                    bad(format!("{field}: expected a string or {{\"hex\": ...}}"))
+                })?;
                 decode_hex(hex).ok_or_else(|| bad(format!("{field}: invalid hex {hex:?}")))
             }
             _ => Err(bad(format!(
@@ -362,7 +363,8 @@ fn import_line(line: &str, n: usize, path: &Path) -> Result<Option<BatchOp>, Cli
     };
     let key = bytes(
         "key",
-        obj.get("key").ok_or_else(|| bad("missing \"key\"".into()))?,
+        obj.get("key")
+            .ok_or_else(|| bad("missing \"key\"".into()))?,
     )?;
     sochdb::storage::check_key(&key).map_err(|e| bad(e.to_string()))?;
     let value = obj
@@ -396,13 +398,18 @@ fn open_lines(path: &Path) -> Result<std::io::Lines<BufReader<std::fs::File>>, C
 /// deletes K; K and V are strings, or `{"hex": "..."}` for bytes). The whole file is
 /// checked before anything is written; then it is written in atomic batches.
 pub fn import(t: &Target, a: &Args) -> Result<(), CliError> {
-    let path = Path::new(&a.expect_positional(1, "one FILE").map_err(CliError::Usage)?[0]).to_path_buf();
+    let path = Path::new(
+        &a.expect_positional(1, "one FILE")
+            .map_err(CliError::Usage)?[0],
+    )
+    .to_path_buf();
     let batch: usize = a.number("batch").map_err(CliError::Usage)?.unwrap_or(1000);
     if batch == 0 {
         return Err(CliError::Usage("--batch must be at least 1".into()));
     }
-    let read_err =
-        |e: std::io::Error| CliError::Db(sochdb::Error::io(format!("reading {}", path.display()), e));
+    let read_err = |e: std::io::Error| {
+        CliError::Db(sochdb::Error::io(format!("reading {}", path.display()), e))
+    };
     let mut p = Progress::new("import");
     let mut total = 0usize;
     for (i, line) in open_lines(&path)?.enumerate() {
@@ -451,7 +458,10 @@ mod tests {
     #[test]
     fn filters_parse() {
         let f = parse_filter("age>=18").unwrap();
-        assert_eq!((f.column.as_str(), f.op, f.value), ("age", FilterOp::Ge, Value::Int64(18)));
+        assert_eq!(
+            (f.column.as_str(), f.op, f.value),
+            ("age", FilterOp::Ge, Value::Int64(18))
+        );
         let f = parse_filter("name = \"Bob\"").unwrap();
         assert_eq!(f.value, Value::Text("Bob".into()));
         let f = parse_filter("x!=null").unwrap();
@@ -474,9 +484,7 @@ mod tests {
         );
         assert_eq!(
             import_line(r#"{"key":{"hex":"00ff"},"value":null}"#, 1, p).unwrap(),
-            Some(BatchOp::Delete {
-                key: vec![0, 255]
-            })
+            Some(BatchOp::Delete { key: vec![0, 255] })
         );
         assert_eq!(import_line("  ", 1, p).unwrap(), None);
         let e = import_line(r#"{"key":"a"}"#, 7, p).unwrap_err().to_string();

@@ -17,6 +17,7 @@ use args::{Opt, Parsed};
 use target::TARGET_OPTS;
 
 /// Why a command failed.
+#[derive(Debug)]
 pub enum CliError {
     /// Wrong arguments (exit status 2).
     Usage(String),

@@ -82,6 +82,9 @@ pub fn serve(a: &Args) -> Result<(), CliError> {
     drop(lock);
     stopped?;
     closed?;
-    log::line(verbose, format_args!("database {} closed; exiting", dir.display()));
+    log::line(
+        verbose,
+        format_args!("database {} closed; exiting", dir.display()),
+    );
     Ok(())
 }

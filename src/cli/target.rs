@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use sochdb::backend::Backend;
 use sochdb::ipc::PidLock;
-use sochdb::kernel::Database;
 use sochdb::ipc::client::{Client, ClientOptions};
+use sochdb::kernel::Database;
 
 use super::CliError;
 use super::args::{Args, Opt};
@@ -62,9 +62,8 @@ impl Target {
 /// Takes the pid lock of database directory `dir`, with a message that says who holds
 /// it and what to do.
 pub fn lock_database(dir: &Path) -> Result<PidLock, CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        CliError::Db(sochdb::Error::io(format!("creating {}", dir.display()), e))
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::Db(sochdb::Error::io(format!("creating {}", dir.display()), e)))?;
     let lock_path = dir.join(DB_LOCK_FILE);
     PidLock::acquire(&lock_path, &format!("database {}", dir.display())).map_err(|e| {
         CliError::Other(format!(
@@ -85,7 +84,10 @@ pub fn open(args: &Args) -> Result<Target, CliError> {
                 .into(),
         )),
         (None, Some(sock)) => {
-            let secs: u64 = args.number("timeout").map_err(CliError::Usage)?.unwrap_or(120);
+            let secs: u64 = args
+                .number("timeout")
+                .map_err(CliError::Usage)?
+                .unwrap_or(120);
             let opts = ClientOptions {
                 request_timeout: (secs > 0).then(|| Duration::from_secs(secs)),
                 client_name: format!("sochdb-cli {}", sochdb::VERSION),

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::protocol::PROTOCOL_VERSION;
 use super::protocol::frame::FrameReader;
 use super::protocol::reply::{
     Reply, ServerHello, decode_bool, decode_page, decode_query_header, decode_rows,
@@ -25,7 +26,6 @@ use super::protocol::reply::{
 };
 use super::protocol::request::{NO_TXN, QueryFormat, Request};
 use super::protocol::wire::{Reader, ScanTarget, get_schema};
-use super::protocol::PROTOCOL_VERSION;
 use super::sys;
 use crate::backend::{
     Backend, KvCursor, QueryRequest, QueryResult, RowWriteMode, ScanOptions, TableSchema, TxnId,
@@ -590,11 +590,8 @@ impl Backend for Client {
     }
 
     fn scan(&self, txn: Option<TxnId>, opts: &ScanOptions) -> Result<Box<dyn KvCursor>> {
-        let cursor = RemoteCursor::open(
-            Arc::clone(&self.inner),
-            txn,
-            ScanTarget::Keys(opts.clone()),
-        )?;
+        let cursor =
+            RemoteCursor::open(Arc::clone(&self.inner), txn, ScanTarget::Keys(opts.clone()))?;
         Ok(Box::new(cursor))
     }
 

@@ -33,7 +33,10 @@ pub fn send_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
             return Err(e);
         }
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "socket accepted no bytes"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "socket accepted no bytes",
+            ));
         }
         buf = &buf[n as usize..];
     }
@@ -49,7 +52,10 @@ pub fn connect(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
     if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("socket path of {} bytes is too long or holds a NUL", bytes.len()),
+            format!(
+                "socket path of {} bytes is too long or holds a NUL",
+                bytes.len()
+            ),
         ));
     }
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
@@ -272,7 +278,6 @@ impl PidLock {
             path.display()
         )))
     }
-
 }
 
 impl Drop for PidLock {
@@ -372,7 +377,10 @@ mod tests {
         let a = PidLock::acquire(&p, "the test socket").unwrap();
         let e = PidLock::acquire(&p, "the test socket").unwrap_err();
         assert!(matches!(e, Error::Locked(_)));
-        assert!(e.to_string().contains(&std::process::id().to_string()), "{e}");
+        assert!(
+            e.to_string().contains(&std::process::id().to_string()),
+            "{e}"
+        );
         drop(a);
         assert!(!p.exists());
         let _b = PidLock::acquire(&p, "the test socket").unwrap();

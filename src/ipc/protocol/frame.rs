@@ -185,7 +185,9 @@ pub fn read_frame(r: &mut impl Read, what: &str) -> Result<Option<(u8, Vec<u8>)>
         }
     }
     let Some((opcode, len)) = parse_header(&head)? else {
-        return Err(Error::Internal("frame header of five bytes did not parse".into()));
+        return Err(Error::Internal(
+            "frame header of five bytes did not parse".into(),
+        ));
     };
     let mut payload = Vec::new();
     let mut filled = 0;

@@ -6,9 +6,8 @@
 use super::frame::{begin_frame, end_frame};
 use super::op;
 use super::wire::{
-    Reader, ScanTarget, count16, count32, get_query, get_scan, get_schema,
-    get_value, put_bytes16, put_bytes32, put_query, put_scan, put_schema, put_u16, put_u32,
-    put_u64, put_value,
+    Reader, ScanTarget, count16, count32, get_query, get_scan, get_schema, get_value, put_bytes16,
+    put_bytes32, put_query, put_scan, put_schema, put_u16, put_u32, put_u64, put_value,
 };
 use crate::backend::{Isolation, QueryRequest, RowWriteMode, TableSchema, TxnOptions, Value};
 use crate::error::{Error, Result};
@@ -751,7 +750,10 @@ mod tests {
                 value: b"",
             },
             Request::KvDelete { txn: 2, key: b"k" },
-            Request::PathGet { txn: 1, path: "a/b" },
+            Request::PathGet {
+                txn: 1,
+                path: "a/b",
+            },
             Request::PathPut {
                 txn: 1,
                 path: "a/b",
@@ -833,7 +835,10 @@ mod tests {
         }
         .encode(&mut out)
         .unwrap();
-        assert_eq!(out, [1, 9, 0, 0, 0, 2, 0, 0, 0, b'a', b'b', b'x', b'y', b'z']);
+        assert_eq!(
+            out,
+            [1, 9, 0, 0, 0, 2, 0, 0, 0, b'a', b'b', b'x', b'y', b'z']
+        );
         out.clear();
         Request::GetPath {
             segments: vec!["u", "e"],

@@ -415,20 +415,18 @@ pub enum ScanTarget {
 /// Appends a scan target: `u8 kind`, `u8 flags`, `u64 limit`, `u32 len` + start (prefix,
 /// range start, or path), then `u32 len` + end when [`scan_flag::HAS_END`] is set.
 pub fn put_scan(out: &mut Vec<u8>, t: &ScanTarget) -> Result<()> {
-    let (kind, reverse, limit, first, end): (u8, bool, Option<u64>, &[u8], Option<&[u8]>) =
-        match t {
-            ScanTarget::Keys(o) => match &o.range {
-                ScanRange::Prefix(p) => (0, o.reverse, o.limit, p, None),
-                ScanRange::Range { start, end } => {
-                    (1, o.reverse, o.limit, start, end.as_deref())
-                }
-            },
-            ScanTarget::Path {
-                path,
-                reverse,
-                limit,
-            } => (2, *reverse, *limit, path.as_bytes(), None),
-        };
+    let (kind, reverse, limit, first, end): (u8, bool, Option<u64>, &[u8], Option<&[u8]>) = match t
+    {
+        ScanTarget::Keys(o) => match &o.range {
+            ScanRange::Prefix(p) => (0, o.reverse, o.limit, p, None),
+            ScanRange::Range { start, end } => (1, o.reverse, o.limit, start, end.as_deref()),
+        },
+        ScanTarget::Path {
+            path,
+            reverse,
+            limit,
+        } => (2, *reverse, *limit, path.as_bytes(), None),
+    };
     let mut flags = 0;
     if reverse {
         flags |= scan_flag::REVERSE;

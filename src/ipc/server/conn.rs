@@ -109,11 +109,17 @@ pub(crate) fn run(shared: &Arc<Shared>, mut stream: UnixStream, id: u64, peer: P
         End::ClientClosed => "closed by the client".to_string(),
         End::Shutdown => "closed for shutdown".to_string(),
         End::IdleTimeout => {
-            shared.counters.idle_timeouts.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .idle_timeouts
+                .fetch_add(1, Ordering::Relaxed);
             "closed after the idle timeout".to_string()
         }
         End::BrokenFrame(m) => {
-            shared.counters.broken_frames.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .broken_frames
+                .fetch_add(1, Ordering::Relaxed);
             format!("closed on a broken frame: {m}")
         }
         End::ReadError(e) => format!("closed on a read error: {e}"),

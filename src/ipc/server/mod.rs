@@ -151,19 +151,16 @@ impl Server {
             p.push(".lock");
             PathBuf::from(p)
         });
-        let lock = PidLock::acquire(
-            &lock_path,
-            &format!("socket {}", socket_path.display()),
-        )?;
+        let lock = PidLock::acquire(&lock_path, &format!("socket {}", socket_path.display()))?;
         let mode = if opts.allowed_uids.is_empty() {
             0o600
         } else {
             0o666
         };
         let listener = sys::bind_private(socket_path, mode)?;
-        listener.set_nonblocking(true).map_err(|e| {
-            Error::io(format!("making {} non-blocking", socket_path.display()), e)
-        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::io(format!("making {} non-blocking", socket_path.display()), e))?;
         let (wake_rx, wake_tx) = UnixStream::pair()
             .map_err(|e| Error::io("creating the server's wake-up socket pair", e))?;
         let shared = Arc::new(Shared {
@@ -329,7 +326,11 @@ fn drain_connections(shared: &Shared) {
     }
     let deadline = Instant::now() + shared.opts.shutdown_grace;
     while !conns.is_empty() {
-        if shared.conn_ended.wait_until(&mut conns, deadline).timed_out() {
+        if shared
+            .conn_ended
+            .wait_until(&mut conns, deadline)
+            .timed_out()
+        {
             for s in conns.values() {
                 let _ = s.shutdown(Shutdown::Both);
             }
@@ -356,7 +357,10 @@ fn admit(
     };
     let _ = stream.set_nonblocking(false);
     if !peer_allowed(peer.uid, server_uid, &shared.opts.allowed_uids) {
-        shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counters
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
         shared.log(format_args!(
             "connection {id} refused: uid {} (pid {}) is not allowed",
             peer.uid, peer.pid
@@ -388,7 +392,10 @@ fn admit(
         let mut conns = shared.conns.lock();
         if conns.len() >= shared.opts.max_connections {
             drop(conns);
-            shared.counters.connections_refused.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
             shared.log(format_args!(
                 "connection {id} refused: the limit of {} connections is reached",
                 shared.opts.max_connections
@@ -408,7 +415,10 @@ fn admit(
             .connections_active
             .store(conns.len() as u64, Ordering::Relaxed);
     }
-    shared.counters.connections_total.fetch_add(1, Ordering::Relaxed);
+    shared
+        .counters
+        .connections_total
+        .fetch_add(1, Ordering::Relaxed);
     let s2 = Arc::clone(shared);
     let spawned = std::thread::Builder::new()
         .name(format!("sochdb-conn-{id}"))

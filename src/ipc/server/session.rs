@@ -11,7 +11,6 @@ use super::conn::Out;
 use super::stats::stats_object;
 use crate::backend::{KvCursor, QueryRequest, QueryResult, TxnId, TxnOptions};
 use crate::error::{Error, Status};
-use crate::kernel::path;
 use crate::ipc::protocol::reply::{
     ServerHello, begin_page, encode_error_status, encode_query_header, encode_table_list,
     encode_values, error_message, finish_page, page_entry_len, put_page_entry, put_row,
@@ -20,6 +19,7 @@ use crate::ipc::protocol::reply::{
 use crate::ipc::protocol::request::{NO_TXN, QueryFormat, Request, unknown_opcode_message};
 use crate::ipc::protocol::wire::{ScanTarget, put_schema, put_u32};
 use crate::ipc::protocol::{FEATURES, HEADER_LEN, MAX_PAYLOAD, PROTOCOL_VERSION, op, rep};
+use crate::kernel::path;
 
 /// Largest page a client may ask for, in entries.
 const MAX_PAGE_ENTRIES: u32 = 100_000;
@@ -109,7 +109,11 @@ impl Session {
 
     /// The opcode error replies use on this connection.
     pub fn error_opcode(&self) -> u8 {
-        if self.v2 { rep::ERROR_STATUS } else { rep::ERROR }
+        if self.v2 {
+            rep::ERROR_STATUS
+        } else {
+            rep::ERROR
+        }
     }
 
     /// The payload of an error reply for `e` on this connection.
@@ -207,7 +211,10 @@ impl Session {
     }
 
     fn finish_txn(&mut self, local: u64) -> std::result::Result<TxnId, Failure> {
-        let t = self.txns.remove(&local).ok_or_else(|| txn_not_found(local))?;
+        let t = self
+            .txns
+            .remove(&local)
+            .ok_or_else(|| txn_not_found(local))?;
         self.shared
             .counters
             .active_transactions

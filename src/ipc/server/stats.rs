@@ -46,13 +46,18 @@ fn get(a: &AtomicU64) -> u64 {
 /// socket client reports the `_size_bytes` names of its server. A backend reporting
 /// neither gives 0.
 fn backend_figure(db: &Map<String, Value>, names: &[&str]) -> Option<u64> {
-    names.iter().find_map(|n| db.get(*n).and_then(Value::as_u64))
+    names
+        .iter()
+        .find_map(|n| db.get(*n).and_then(Value::as_u64))
 }
 
 /// The STATS_RESP object: the version 1 keys first, then more server figures, then the
 /// backend's own figures (every one when `all_backend_figures`, else only those that
 /// are unsigned integers, as version 1 clients expect of every value).
-pub(crate) fn stats_object(shared: &Shared, all_backend_figures: bool) -> Result<Map<String, Value>> {
+pub(crate) fn stats_object(
+    shared: &Shared,
+    all_backend_figures: bool,
+) -> Result<Map<String, Value>> {
     let c = &shared.counters;
     let db = shared.backend.stats()?;
     let memtable = backend_figure(&db, &["memtable_size_bytes", "memtable_bytes"]).unwrap_or(0);
