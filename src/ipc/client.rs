@@ -34,6 +34,10 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::storage::BatchOp;
 
+/// A connection unused for this long is checked for a close by the server before the
+/// next request is sent on it.
+const IDLE_CHECK: Duration = Duration::from_millis(500);
+
 /// Options of [`Client::connect`].
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -67,6 +71,8 @@ struct Conn {
     reader: FrameReader,
     /// Encoded requests about to be sent.
     out: Vec<u8>,
+    /// When the connection last carried a request.
+    last_used: Instant,
 }
 
 /// The connection and what lives on it.
@@ -221,6 +227,7 @@ fn open(path: &Path, opts: &ClientOptions) -> Result<(Conn, ServerHello)> {
         stream,
         reader: FrameReader::new(),
         out: Vec::new(),
+        last_used: Instant::now(),
     };
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
@@ -250,20 +257,56 @@ fn open(path: &Path, opts: &ClientOptions) -> Result<(Conn, ServerHello)> {
 
 /// Sends one request and reads one reply frame.
 fn exchange(conn: &mut Conn, req: &Request<'_>, path: &Path) -> Result<Reply> {
-    conn.out.clear();
-    req.encode(&mut conn.out)?;
-    if let Err(e) = sys::send_all(&conn.stream, &conn.out) {
-        // A server that refuses a connection (limit reached, uid not allowed) says why
-        // in an ERROR frame and closes: show that rather than the broken pipe.
-        if let Ok(r @ (Reply::Error(_) | Reply::Failed(_))) = read_reply(conn, path) {
-            return Ok(r);
-        }
-        return Err(lost(path, "sending a request", e));
+    match send_request(conn, req, path) {
+        Ok(()) => read_reply(conn, path),
+        Err(Unsent::Refused(r)) => Ok(r),
+        Err(Unsent::PeerGone(e)) | Err(Unsent::Failed(e)) => Err(e),
     }
+}
+
+/// Why a request was not sent.
+enum Unsent {
+    /// The server had closed the connection: nothing of the request was executed.
+    PeerGone(Error),
+    /// The server refused the connection with this error reply before closing it.
+    Refused(Reply),
+    /// Encoding or another failure.
+    Failed(Error),
+}
+
+/// Encodes and sends one request.
+fn send_request(
+    conn: &mut Conn,
+    req: &Request<'_>,
+    path: &Path,
+) -> std::result::Result<(), Unsent> {
+    conn.last_used = Instant::now();
+    conn.out.clear();
+    req.encode(&mut conn.out).map_err(Unsent::Failed)?;
+    let sent = sys::send_all(&conn.stream, &conn.out);
     if conn.out.capacity() > 1024 * 1024 {
         conn.out = Vec::new();
     }
-    read_reply(conn, path)
+    let Err(e) = sent else {
+        return Ok(());
+    };
+    // A server that refuses a connection (limit reached, uid not allowed) says why in
+    // an ERROR frame and closes: show that rather than the broken pipe.
+    if let Ok(r @ (Reply::Error(_) | Reply::Failed(_))) = read_reply(conn, path) {
+        return Err(Unsent::Refused(r));
+    }
+    let gone = matches!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::NotConnected
+    );
+    let err = lost(path, "sending a request", e);
+    Err(if gone {
+        Unsent::PeerGone(err)
+    } else {
+        Unsent::Failed(err)
+    })
 }
 
 /// Reads the next reply frame.
@@ -345,21 +388,16 @@ impl Inner {
                 self.path.display()
             )));
         }
+        // A connection idle for a while may have been closed by the server (idle
+        // timeout, restart): find out before sending, while a reconnect is still safe.
         if let Some(c) = &st.conn {
-            if sys::peer_closed(&c.stream) {
+            if c.last_used.elapsed() >= IDLE_CHECK && sys::peer_closed(&c.stream) {
                 self.drop_conn(st, "the server closed the connection".into());
             }
         }
         if st.conn.is_none() {
             if !st.txns.is_empty() || st.cursors > 0 {
-                let why = st.lost.clone().unwrap_or_else(|| "unknown".into());
-                return Err(Error::Protocol(format!(
-                    "the connection to the SochDB server at {} was lost ({why}); the {} \
-                     transactions and {} cursors open on it are gone",
-                    self.path.display(),
-                    st.txns.len(),
-                    st.cursors
-                )));
+                return Err(self.lost_state(st));
             }
             let (conn, hello) = open(&self.path, &self.opts)?;
             *self.hello.lock() = hello;
@@ -372,6 +410,18 @@ impl Inner {
             .ok_or_else(|| Error::Internal("connection missing after reconnect".into()))
     }
 
+    /// The error for a lost connection that carried transactions or cursors.
+    fn lost_state(&self, st: &State) -> Error {
+        let why = st.lost.clone().unwrap_or_else(|| "unknown".into());
+        Error::Protocol(format!(
+            "the connection to the SochDB server at {} was lost ({why}); the {} \
+             transactions and {} cursors open on it are gone",
+            self.path.display(),
+            st.txns.len(),
+            st.cursors
+        ))
+    }
+
     fn drop_conn(&self, st: &mut State, why: String) {
         if let Some(c) = st.conn.take() {
             let _ = c.stream.shutdown(std::net::Shutdown::Both);
@@ -381,15 +431,34 @@ impl Inner {
 
     /// Sends a request and reads its reply frame; a broken connection is dropped.
     fn call_locked(&self, st: &mut State, req: &Request<'_>) -> Result<Reply> {
-        let conn = self.ready(st)?;
-        match exchange(conn, req, &self.path) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                if is_connection_error(&e) {
+        let mut retried = false;
+        loop {
+            let conn = self.ready(st)?;
+            let err = match send_request(conn, req, &self.path) {
+                Ok(()) => match read_reply(conn, &self.path) {
+                    Ok(r) => return Ok(r),
+                    Err(e) => e,
+                },
+                Err(Unsent::Refused(r)) => return Ok(r),
+                Err(Unsent::PeerGone(e)) => {
                     self.drop_conn(st, e.to_string());
+                    // The server never saw the request: when nothing lived on the
+                    // connection, a new one can carry it.
+                    if st.txns.is_empty() && st.cursors == 0 {
+                        if !retried {
+                            retried = true;
+                            continue;
+                        }
+                        return Err(e);
+                    }
+                    return Err(self.lost_state(st));
                 }
-                Err(e)
+                Err(Unsent::Failed(e)) => e,
+            };
+            if is_connection_error(&err) {
+                self.drop_conn(st, err.to_string());
             }
+            return Err(err);
         }
     }
 
@@ -436,6 +505,7 @@ fn pipeline_on(
     path: &Path,
     timeout: Option<Duration>,
 ) -> Result<Vec<Result<Reply>>> {
+    conn.last_used = Instant::now();
     conn.out.clear();
     for r in reqs {
         r.encode(&mut conn.out)?;
