@@ -520,6 +520,53 @@ fn pipelined_requests_come_back_in_order() {
 }
 
 #[test]
+fn pipelined_one_shot_writes_commit_together_yet_answer_one_by_one() {
+    let s = server();
+    let mut raw = s.raw();
+    let big = vec![b'k'; 70_000];
+    let mut bytes = Vec::new();
+    for r in [
+        Request::Put {
+            key: b"a",
+            value: b"1",
+        },
+        Request::Put {
+            key: &big,
+            value: b"too long a key",
+        },
+        Request::Put {
+            key: b"b",
+            value: b"2",
+        },
+        Request::Delete { key: b"a" },
+        Request::Get { key: b"a" },
+        Request::Get { key: b"b" },
+        Request::Put {
+            key: b"c",
+            value: b"3",
+        },
+        Request::Delete { key: b"c" },
+    ] {
+        r.encode(&mut bytes).unwrap();
+    }
+    raw.send_bytes(&bytes);
+    assert_eq!(raw.recv().unwrap(), (0x80, vec![]));
+    let (op, msg) = raw.recv().unwrap();
+    assert_eq!(op, 0x81);
+    assert!(String::from_utf8(msg).unwrap().contains("70000"));
+    assert_eq!(raw.recv().unwrap(), (0x80, vec![]));
+    assert_eq!(raw.recv().unwrap(), (0x80, vec![]));
+    assert_eq!(raw.recv().unwrap(), (0x82, vec![]));
+    assert_eq!(raw.recv().unwrap(), (0x82, b"2".to_vec()));
+    assert_eq!(raw.recv().unwrap(), (0x80, vec![]));
+    assert_eq!(raw.recv().unwrap(), (0x80, vec![]));
+    assert_eq!(s.backend.get(None, b"c").unwrap(), None);
+    let c = s.handle.as_ref().unwrap().counters();
+    assert_eq!(c.requests_total.load(Ordering::Relaxed), 8);
+    assert_eq!(c.requests_error.load(Ordering::Relaxed), 1);
+}
+
+#[test]
 fn thirty_two_concurrent_clients() {
     let s = server();
     let threads: Vec<_> = (0..32)

@@ -19,6 +19,9 @@ use crate::ipc::protocol::frame::{FrameReader, begin_frame, end_frame, push_fram
 use crate::ipc::protocol::rep;
 use crate::ipc::sys::{self, PeerCred};
 
+/// Most one-shot writes committed together from one connection's pipeline.
+const MAX_GROUP: usize = 1024;
+
 /// Replies waiting to be written to one connection.
 pub(crate) struct Out<'s> {
     /// Encoded reply frames.
@@ -153,24 +156,42 @@ fn serve(shared: &Shared, stream: &mut UnixStream, session: &mut Session) -> End
         limit: shared.opts.reply_buffer_bytes.max(1),
         shared,
     };
+    let mut group = Vec::new();
     loop {
         loop {
             match reader.next_frame() {
                 Ok(Some((opcode, payload))) => {
-                    if let Err(e) = session.handle(opcode, payload, &mut out) {
+                    let res = match session.groupable(opcode, payload) {
+                        Some(w) => {
+                            group.push(w);
+                            if group.len() >= MAX_GROUP {
+                                session.commit_group(&mut group, &mut out)
+                            } else {
+                                Ok(())
+                            }
+                        }
+                        None => session
+                            .commit_group(&mut group, &mut out)
+                            .and_then(|_| session.handle(opcode, payload, &mut out)),
+                    };
+                    if let Err(e) = res {
                         return End::WriteError(e);
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
                     let msg = e.to_string();
+                    let _ = session.commit_group(&mut group, &mut out);
                     let _ = out.frame(session.error_opcode(), &session.error_payload(&e));
                     let _ = out.flush();
                     return End::BrokenFrame(msg);
                 }
             }
         }
-        if let Err(e) = out.flush() {
+        if let Err(e) = session
+            .commit_group(&mut group, &mut out)
+            .and_then(|_| out.flush())
+        {
             return End::WriteError(e);
         }
         match reader.fill_from(stream) {

@@ -20,6 +20,7 @@ use crate::ipc::protocol::request::{NO_TXN, QueryFormat, Request, unknown_opcode
 use crate::ipc::protocol::wire::{ScanTarget, put_schema, put_u32};
 use crate::ipc::protocol::{FEATURES, HEADER_LEN, MAX_PAYLOAD, PROTOCOL_VERSION, op, rep};
 use crate::kernel::path;
+use crate::storage::BatchOp;
 
 /// Largest page a client may ask for, in entries.
 const MAX_PAGE_ENTRIES: u32 = 100_000;
@@ -176,6 +177,70 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The write a request stands for when it is a one-shot put or delete (version 1
+    /// PUT and DELETE, KV_PUT and KV_DELETE without a transaction): such requests that
+    /// arrive together are committed as one group by [`Session::commit_group`].
+    pub fn groupable(&self, opcode: u8, payload: &[u8]) -> Option<BatchOp> {
+        if !matches!(opcode, op::PUT | op::DELETE | op::KV_PUT | op::KV_DELETE) {
+            return None;
+        }
+        match Request::decode(opcode, payload).ok()? {
+            Request::Put { key, value }
+            | Request::KvPut {
+                txn: NO_TXN,
+                key,
+                value,
+            } => Some(BatchOp::Put {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            }),
+            Request::Delete { key } | Request::KvDelete { txn: NO_TXN, key } => {
+                Some(BatchOp::Delete { key: key.to_vec() })
+            }
+            _ => None,
+        }
+    }
+
+    /// Commits the one-shot writes gathered by [`Session::groupable`] and answers each
+    /// with OK, in order. Two or more are committed with one `write_batch` (one commit,
+    /// one sync); if that fails, each is committed on its own so that each gets its own
+    /// answer.
+    pub fn commit_group(&mut self, group: &mut Vec<BatchOp>, out: &mut Out<'_>) -> io::Result<()> {
+        if group.is_empty() {
+            return Ok(());
+        }
+        let n = group.len() as u64;
+        self.requests += n;
+        let c = &self.shared.counters;
+        c.requests_total.fetch_add(n, Ordering::Relaxed);
+        let db = Arc::clone(&self.shared.backend);
+        if group.len() > 1 && db.write_batch(group).is_ok() {
+            c.requests_success.fetch_add(n, Ordering::Relaxed);
+            for _ in 0..n {
+                out.frame(rep::OK, &[])?;
+            }
+            group.clear();
+            return Ok(());
+        }
+        for one in group.drain(..) {
+            let r = match &one {
+                BatchOp::Put { key, value } => db.put(None, key, value),
+                BatchOp::Delete { key } => db.delete(None, key),
+            };
+            match r {
+                Ok(()) => {
+                    c.requests_success.fetch_add(1, Ordering::Relaxed);
+                    out.frame(rep::OK, &[])?;
+                }
+                Err(e) => {
+                    c.requests_error.fetch_add(1, Ordering::Relaxed);
+                    out.frame(self.error_opcode(), &self.error_payload(&e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The backend transaction named by a connection-local id (`NO_TXN` is none).
