@@ -315,3 +315,13 @@ fn open_iterator_keeps_its_snapshot_while_commits_continue() {
         assert_eq!(seen, 2000);
     }
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send::<EngineIter>();
+    send_sync::<io::OsFs>();
+    send_sync::<io::FaultFs>();
+}
