@@ -153,7 +153,7 @@ fn damage_in_an_older_segment_is_corruption() {
     commit_n(dir.path(), 5, 5, &opts);
     let segs = segments(dir.path());
     assert!(segs.len() >= 2);
-    // The first session's segment is no longer the newest: a cut tail there is damage.
+    // The segment of the first open is no longer the newest: a cut tail there is damage.
     let old = &segs[0];
     let len = std::fs::metadata(old).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(old).unwrap();
