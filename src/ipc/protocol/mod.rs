@@ -5,7 +5,7 @@
 //! byte as existing clients expect. Version 2 adds opcodes in codes version 1 never used
 //! (`0x10..=0x22`) and two reply codes (`0x88`, `0x89`). A client that sends HELLO with
 //! version 2 or more also switches its connection's error replies to
-//! [`reply::ERROR_STATUS`], which carries the stable status code. `docs/protocol.md`
+//! [`rep::ERROR_STATUS`], which carries the stable status code. `docs/protocol.md`
 //! describes every byte.
 
 pub mod frame;
