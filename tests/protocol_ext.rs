@@ -704,12 +704,17 @@ fn idle_connections_are_closed_and_the_client_reconnects() {
     let counters = || s.handle.as_ref().unwrap().counters();
     let c = client(&s);
     c.put(None, b"k", b"v").unwrap();
-    wait_until(|| counters().idle_timeouts.load(Ordering::Relaxed) == 1);
+    // Closed: counted, and the socket shut (the connection is gone from the registry).
+    let closed = |n| {
+        counters().idle_timeouts.load(Ordering::Relaxed) == n
+            && counters().connections_active.load(Ordering::Relaxed) == 0
+    };
+    wait_until(|| closed(1));
     // Nothing lived on the connection: the client reconnects on its own.
     assert_eq!(c.get(None, b"k").unwrap(), Some(b"v".to_vec()));
     // With a transaction open, the loss is an error that says so.
     let t = c.begin(TxnOptions::default()).unwrap();
-    wait_until(|| counters().idle_timeouts.load(Ordering::Relaxed) == 2);
+    wait_until(|| closed(2));
     let e = c.get(Some(t), b"k").unwrap_err();
     assert!(e.to_string().contains("transactions"), "{e}");
     wait_until(|| counters().active_transactions.load(Ordering::Relaxed) == 0);

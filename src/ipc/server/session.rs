@@ -135,9 +135,9 @@ impl Session {
             let _ = self.shared.backend.abort(t);
         }
         let c = &self.shared.counters;
-        c.active_transactions.fetch_sub(n as u64, Ordering::Relaxed);
         c.transactions_aborted_on_disconnect
             .fetch_add(n as u64, Ordering::Relaxed);
+        c.active_transactions.fetch_sub(n as u64, Ordering::Relaxed);
         n
     }
 
