@@ -16,9 +16,7 @@ pub fn open_database(dir: &Path) -> Result<Arc<Database>> {
 /// Closes the database: aborts open transactions, syncs every commit, and releases
 /// the directory.
 pub fn close_database(db: &Database) -> Result<()> {
-    let closed = db.close();
-    let engine = db.engine().close();
-    closed.and(engine)
+    db.close()
 }
 
 /// A result as TOON, or as JSON when `json`.
