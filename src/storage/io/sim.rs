@@ -151,6 +151,15 @@ impl DirOp {
         }
     }
 
+    /// The file the operation concerns.
+    fn ino(&self) -> u64 {
+        match self {
+            DirOp::Create { ino, .. } | DirOp::Rename { ino, .. } | DirOp::Remove { ino, .. } => {
+                *ino
+            }
+        }
+    }
+
     fn describe(&self, dir: &Path) -> String {
         match self {
             DirOp::Create { name, .. } => format!("create {}", dir.join(name).display()),
@@ -291,8 +300,9 @@ impl SimFs {
         self.state.lock().ops
     }
 
-    /// Starts (or stops) keeping a copy of the whole state after every operation that
-    /// changes it; [`SimFs::take_crash_points`] hands them over.
+    /// Starts (or stops, dropping those not taken) keeping a copy of the whole state
+    /// after every operation that changes it; [`SimFs::take_crash_points`] hands them
+    /// over.
     pub fn record_crash_points(&self, on: bool) {
         let mut s = self.state.lock();
         if on {
@@ -317,9 +327,8 @@ impl SimFs {
         self.state.lock().capacity = bytes;
     }
 
-    /// Unsynced pieces of state: appends not covered by a file sync, and directory
-    /// operations not covered by a directory sync (of files and directories that are
-    /// reachable or may become reachable in an image).
+    /// Unsynced pieces of state: directory operations not covered by a directory sync,
+    /// and appends not covered by a file sync (of files that have a name in some image).
     pub fn unsynced(&self) -> usize {
         let mut n = 0;
         let _ = self.crash_image(&mut |_| {
@@ -332,8 +341,10 @@ impl SimFs {
     /// The disk a power loss would leave now: every synced byte and directory entry,
     /// plus each unsynced piece as `choose` decides. Directory operations are asked
     /// about first (in order, directory by directory), then the appends of every file
-    /// that has a name in the image (in order, file by file). The image is a new file
-    /// system with everything durable and nothing locked.
+    /// that has a name in some image (in order, file by file), whatever the earlier
+    /// answers: the pieces and their indices are the same for every chooser, as
+    /// [`SimFs::unsynced`] counts them. The image is a new file system with everything
+    /// durable and nothing locked.
     pub fn crash_image(&self, choose: &mut dyn FnMut(&Piece) -> Fate) -> SimFs {
         let s = self.state.lock();
         let mut index = 0;
@@ -359,12 +370,19 @@ impl SimFs {
                 },
             );
         }
+        // Every file that has a name in some image is asked about, whatever the
+        // directory fates were, so a piece's index never depends on other choices.
+        let mut candidates: BTreeSet<u64> = BTreeSet::new();
+        for dir in s.dirs.values() {
+            candidates.extend(dir.durable.values().copied());
+            candidates.extend(dir.pending.iter().map(DirOp::ino));
+        }
         let reachable: BTreeSet<u64> = dirs
             .values()
             .flat_map(|d: &Dir| d.live.values().copied())
             .collect();
         let mut inodes = BTreeMap::new();
-        for ino in reachable {
+        for ino in candidates {
             let Some(src) = s.inodes.get(&ino) else {
                 continue;
             };
@@ -392,6 +410,9 @@ impl SimFs {
                     data.resize(stop, 0);
                 }
                 data[start..stop].copy_from_slice(&piece);
+            }
+            if !reachable.contains(&ino) {
+                continue;
             }
             let synced = data.len();
             inodes.insert(
