@@ -34,6 +34,7 @@ use crate::backend::{
     TableSchema, TxnId, TxnOptions, Value,
 };
 use crate::error::{Error, Result};
+use crate::storage::io::{FileSystem, OsFs};
 use crate::storage::{BatchOp, Engine, WriteBatch};
 
 pub use options::DbOptions;
@@ -77,6 +78,12 @@ struct Inner {
 impl Database {
     /// Opens (creating if needed) the database in directory `path`.
     pub fn open(path: &Path, opts: DbOptions) -> Result<Database> {
+        Database::open_with_fs(path, opts, Arc::new(OsFs::new()))
+    }
+
+    /// Opens the database in directory `path`, doing every file operation through `fs`
+    /// (the crash and fault tests pass a simulating or failing file layer).
+    pub fn open_with_fs(path: &Path, opts: DbOptions, fs: Arc<dyn FileSystem>) -> Result<Database> {
         if opts.max_txn_write_bytes == 0 || opts.max_txn_read_bytes == 0 {
             return Err(Error::InvalidArgument(
                 "max_txn_write_bytes and max_txn_read_bytes must be positive".into(),
@@ -87,7 +94,7 @@ impl Database {
                 "max_open_txns must be positive".into(),
             ));
         }
-        let engine = Engine::open(path, opts.engine.clone())?;
+        let engine = Engine::open_with_fs(path, opts.engine.clone(), fs)?;
         let oracle = Oracle::new(engine.visible_ts());
         let db = Database {
             inner: Arc::new(Inner {

@@ -7,6 +7,8 @@
 //! `campaign NAME: figure=N ... violations=N`, which the script collects.
 #![allow(dead_code)]
 
+pub mod mixed;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The work multiplier: 1 in the test suite, larger for long runs.
