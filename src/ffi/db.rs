@@ -1,0 +1,206 @@
+//! The database handle (one type for in-process and socket mode) and the operations
+//! that need no transaction handle: close, single-key get/put/delete, checkpoint, stats.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::args;
+use super::buf::sochdb_buf;
+use super::error::sochdb_error;
+use super::guard::{guard, guard_ok};
+use super::handle::{self, Handle};
+use super::status::{SOCHDB_NOT_FOUND, SOCHDB_OK, sochdb_status};
+use super::txn::{Scope, sochdb_txn};
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::storage::{check_key, check_value};
+
+/// A database: the engine running in this process (`sochdb_open`) or a connection to a
+/// `sochdb serve` process (`sochdb_connect`). Every other function works the same on
+/// either.
+///
+/// Thread-safety: safe to use from many threads at once. Ownership: close it with
+/// `sochdb_close`, which also frees it.
+pub struct sochdb_db {
+    _opaque: [u8; 0],
+}
+
+/// What a database handle points to.
+pub struct DbObj {
+    /// The in-process kernel or the socket client.
+    backend: Arc<dyn Backend>,
+    /// Set by `sochdb_close`; transactions and iterators still holding the object then
+    /// fail with `Closed`.
+    closed: AtomicBool,
+}
+
+impl Handle for DbObj {
+    const KIND: &'static str = "sochdb_db";
+    type C = sochdb_db;
+}
+
+impl DbObj {
+    /// The backend, or `Closed` once the handle was closed.
+    pub(crate) fn backend(&self) -> Result<&Arc<dyn Backend>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed("the database handle was closed".into()));
+        }
+        Ok(&self.backend)
+    }
+
+    /// True once `sochdb_close` ran.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Registers a database handle over `backend`.
+pub(crate) fn register(backend: Arc<dyn Backend>) -> *mut sochdb_db {
+    handle::register(DbObj {
+        backend,
+        closed: AtomicBool::new(false),
+    })
+}
+
+/// The object behind a database handle.
+pub(crate) fn get(db: *const sochdb_db) -> Result<Arc<DbObj>> {
+    handle::get::<DbObj>(db)
+}
+
+/// Checks a key argument: pointer, length and the maximum key size.
+pub(crate) fn key_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8]> {
+    let key = args::bytes(ptr, len, "key")?;
+    check_key(key)?;
+    Ok(key)
+}
+
+/// Checks a value argument: pointer, length and the maximum value size.
+pub(crate) fn value_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8]> {
+    let value = args::bytes(ptr, len, "value")?;
+    check_value(value)?;
+    Ok(value)
+}
+
+/// Closes the database and frees the handle. In socket mode this closes the connection
+/// (the server aborts its open transactions); in-process it closes the engine. NULL is
+/// accepted (`SOCHDB_OK`).
+///
+/// Transactions, iterators and servers made from this handle stay valid to free, and
+/// fail with `SOCHDB_CLOSED` for anything else; stop servers hosting this database first.
+/// The handle is freed even when closing reports an error. A second close gives
+/// `SOCHDB_CLOSED`. Thread-safety: calls already running on other threads finish or fail
+/// with `SOCHDB_CLOSED`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_close(db: *mut sochdb_db, err: *mut *mut sochdb_error) -> sochdb_status {
+    guard_ok("sochdb_close", err, || {
+        if db.is_null() {
+            return Ok(());
+        }
+        let obj = handle::take::<DbObj>(db)?;
+        obj.closed.store(true, Ordering::Release);
+        obj.backend.close()
+    })
+}
+
+/// Reads a key. On success `*value` receives a copy of the value (an empty value is
+/// `SOCHDB_OK` with `len` 0); an absent key returns `SOCHDB_NOT_FOUND` with no error
+/// object. `txn` may be NULL (the read runs on its own) or a transaction of this `db`.
+///
+/// Ownership: free `*value` with `sochdb_buf_free`; `key` is only borrowed.
+/// Errors: `SOCHDB_INVALID_ARGUMENT` (NULL `db`/`value`, NULL key with a length, a
+/// transaction of another database), `SOCHDB_TOO_LARGE` (key over 65535 bytes),
+/// `SOCHDB_CLOSED`, and any status of the backend.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_get(
+    db: *mut sochdb_db,
+    txn: *mut sochdb_txn,
+    key: *const u8,
+    key_len: usize,
+    value: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(value, sochdb_buf::EMPTY);
+    guard("sochdb_get", err, || {
+        let value = args::out(value, "value")?;
+        let key = key_arg(key, key_len)?;
+        let scope = Scope::resolve(db, txn)?;
+        match scope.run(|b, t| b.get(t, key))? {
+            Some(v) => {
+                args::set(value, sochdb_buf::from_vec(v));
+                Ok(SOCHDB_OK)
+            }
+            None => Ok(SOCHDB_NOT_FOUND),
+        }
+    })
+}
+
+/// Writes a key (an empty value is a value). With `txn` NULL the write commits on its
+/// own, durably per the database's durability; otherwise it joins the transaction.
+///
+/// Ownership: `key` and `value` are only borrowed. Errors: as `sochdb_get`, plus
+/// `SOCHDB_TOO_LARGE` for a value over 15 MiB and `SOCHDB_READ_ONLY`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_put(
+    db: *mut sochdb_db,
+    txn: *mut sochdb_txn,
+    key: *const u8,
+    key_len: usize,
+    value: *const u8,
+    value_len: usize,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    guard_ok("sochdb_put", err, || {
+        let key = key_arg(key, key_len)?;
+        let value = value_arg(value, value_len)?;
+        Scope::resolve(db, txn)?.run(|b, t| b.put(t, key, value))
+    })
+}
+
+/// Deletes a key; deleting an absent key is not an error. `txn` as in `sochdb_put`.
+///
+/// Errors: as `sochdb_put`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_delete(
+    db: *mut sochdb_db,
+    txn: *mut sochdb_txn,
+    key: *const u8,
+    key_len: usize,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    guard_ok("sochdb_delete", err, || {
+        let key = key_arg(key, key_len)?;
+        Scope::resolve(db, txn)?.run(|b, t| b.delete(t, key))
+    })
+}
+
+/// Flushes the memtable, syncs, and trims the log (in socket mode, on the server).
+///
+/// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_IO`, `SOCHDB_READ_ONLY`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_checkpoint(
+    db: *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    guard_ok("sochdb_checkpoint", err, || get(db)?.backend()?.checkpoint())
+}
+
+/// Figures about the database as a JSON object (NUL-terminated text): transactions,
+/// memtable and log bytes, and in socket mode the server's connection counters.
+///
+/// Ownership: free `*json` with `sochdb_buf_free`. Errors: `SOCHDB_INVALID_ARGUMENT`,
+/// `SOCHDB_CLOSED`, and any status of the backend.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_stats(
+    db: *mut sochdb_db,
+    json: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(json, sochdb_buf::EMPTY);
+    guard_ok("sochdb_stats", err, || {
+        let json = args::out(json, "json")?;
+        let stats = get(db)?.backend()?.stats()?;
+        let text = serde_json::Value::Object(stats).to_string();
+        args::set(json, sochdb_buf::from_text(text));
+        Ok(())
+    })
+}
