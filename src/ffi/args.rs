@@ -137,7 +137,9 @@ mod tests {
         assert!(array::<u64>(std::ptr::null(), 1, "a").is_err());
         assert!(array::<u64>(std::ptr::null(), 0, "a").unwrap().is_empty());
         assert_eq!(
-            array(xs.as_ptr(), usize::MAX / 4, "a").unwrap_err().status(),
+            array(xs.as_ptr(), usize::MAX / 4, "a")
+                .unwrap_err()
+                .status(),
             Status::TooLarge
         );
     }

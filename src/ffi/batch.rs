@@ -153,3 +153,58 @@ pub unsafe extern "C" fn sochdb_batch_free(batch: *mut sochdb_batch) {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::buf::sochdb_buf;
+    use crate::ffi::db::{sochdb_close, sochdb_get, sochdb_put};
+    use crate::ffi::status::{SOCHDB_CLOSED, SOCHDB_NOT_FOUND, SOCHDB_OK, SOCHDB_TOO_LARGE};
+    use crate::ffi::testing::{call, db, take_buf};
+    use std::ptr::{null, null_mut};
+
+    #[test]
+    fn a_batch_commits_atomically_and_can_be_reused() {
+        let d = db();
+        // SAFETY: valid pointers for each call; stale handles are rejected cleanly.
+        unsafe {
+            sochdb_put(d, null_mut(), b"gone".as_ptr(), 4, null(), 0, null_mut());
+            let mut b = null_mut();
+            assert_eq!(sochdb_batch_new(&mut b, null_mut()), SOCHDB_OK);
+            sochdb_batch_put(b, b"a".as_ptr(), 1, b"1".as_ptr(), 1, null_mut());
+            sochdb_batch_put(b, null(), 0, null(), 0, null_mut());
+            sochdb_batch_delete(b, b"gone".as_ptr(), 4, null_mut());
+            let mut n = 0;
+            sochdb_batch_count(b, &mut n, null_mut());
+            assert_eq!(n, 3);
+            let big = vec![0u8; crate::storage::MAX_KEY_LEN + 1];
+            let (st, _) = call(|e| sochdb_batch_put(b, big.as_ptr(), big.len(), null(), 0, e));
+            assert_eq!(st, SOCHDB_TOO_LARGE);
+            let mut ts = 0;
+            assert_eq!(sochdb_write_batch(d, b, &mut ts, null_mut()), SOCHDB_OK);
+            assert!(ts > 0);
+            let mut v = sochdb_buf::EMPTY;
+            assert_eq!(
+                sochdb_get(d, null_mut(), b"a".as_ptr(), 1, &mut v, null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(take_buf(v), b"1");
+            let mut v = sochdb_buf::EMPTY;
+            assert_eq!(
+                sochdb_get(d, null_mut(), b"gone".as_ptr(), 4, &mut v, null_mut()),
+                SOCHDB_NOT_FOUND
+            );
+            sochdb_batch_clear(b, null_mut());
+            sochdb_batch_count(b, &mut n, null_mut());
+            assert_eq!(n, 0);
+            sochdb_batch_free(b);
+            sochdb_batch_free(b);
+            sochdb_batch_free(null_mut());
+            assert_eq!(
+                call(|e| sochdb_batch_put(b, null(), 0, null(), 0, e)).0,
+                SOCHDB_CLOSED
+            );
+            sochdb_close(d, null_mut());
+        }
+    }
+}

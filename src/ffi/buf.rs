@@ -112,7 +112,10 @@ mod tests {
     fn buffers_round_trip_and_free_twice_safely() {
         let mut b = sochdb_buf::from_vec(b"hello".to_vec());
         // SAFETY: b.data is valid for b.len bytes until freed.
-        assert_eq!(unsafe { std::slice::from_raw_parts(b.data, b.len) }, b"hello");
+        assert_eq!(
+            unsafe { std::slice::from_raw_parts(b.data, b.len) },
+            b"hello"
+        );
         // SAFETY: b is a buffer from from_vec.
         unsafe {
             sochdb_buf_free(&mut b);

@@ -91,7 +91,10 @@ pub(crate) fn value_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8]> {
 /// `SOCHDB_CLOSED`. Thread-safety: calls already running on other threads finish or fail
 /// with `SOCHDB_CLOSED`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sochdb_close(db: *mut sochdb_db, err: *mut *mut sochdb_error) -> sochdb_status {
+pub unsafe extern "C" fn sochdb_close(
+    db: *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
     guard_ok("sochdb_close", err, || {
         if db.is_null() {
             return Ok(());
@@ -181,7 +184,9 @@ pub unsafe extern "C" fn sochdb_checkpoint(
     db: *mut sochdb_db,
     err: *mut *mut sochdb_error,
 ) -> sochdb_status {
-    guard_ok("sochdb_checkpoint", err, || get(db)?.backend()?.checkpoint())
+    guard_ok("sochdb_checkpoint", err, || {
+        get(db)?.backend()?.checkpoint()
+    })
 }
 
 /// Figures about the database as a JSON object (NUL-terminated text): transactions,
@@ -203,4 +208,100 @@ pub unsafe extern "C" fn sochdb_stats(
         args::set(json, sochdb_buf::from_text(text));
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::status::{SOCHDB_CLOSED, SOCHDB_INVALID_ARGUMENT, SOCHDB_TOO_LARGE};
+    use crate::ffi::testing::{call, take_buf};
+    use std::ptr::{null, null_mut};
+
+    fn get_key(db: *mut sochdb_db, key: &[u8]) -> (i32, Vec<u8>) {
+        let mut b = sochdb_buf::EMPTY;
+        // SAFETY: valid pointers for the duration of the call.
+        let (st, _) =
+            call(|e| unsafe { sochdb_get(db, null_mut(), key.as_ptr(), key.len(), &mut b, e) });
+        (st, take_buf(b))
+    }
+
+    #[test]
+    fn put_get_delete_and_empty_versus_absent() {
+        let db = crate::ffi::testing::db();
+        // SAFETY: every pointer passed is valid or deliberately NULL.
+        unsafe {
+            assert_eq!(
+                sochdb_put(
+                    db,
+                    null_mut(),
+                    b"k".as_ptr(),
+                    1,
+                    b"v".as_ptr(),
+                    1,
+                    null_mut()
+                ),
+                SOCHDB_OK
+            );
+            assert_eq!(get_key(db, b"k"), (SOCHDB_OK, b"v".to_vec()));
+            assert_eq!(
+                sochdb_put(db, null_mut(), null(), 0, null(), 0, null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(get_key(db, b""), (SOCHDB_OK, Vec::new()));
+            assert_eq!(get_key(db, b"absent"), (SOCHDB_NOT_FOUND, Vec::new()));
+            assert_eq!(
+                sochdb_delete(db, null_mut(), b"k".as_ptr(), 1, null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(get_key(db, b"k").0, SOCHDB_NOT_FOUND);
+            assert_eq!(sochdb_checkpoint(db, null_mut()), SOCHDB_OK);
+            let mut j = sochdb_buf::EMPTY;
+            assert_eq!(sochdb_stats(db, &mut j, null_mut()), SOCHDB_OK);
+            let stats: serde_json::Value = serde_json::from_slice(&take_buf(j)).unwrap();
+            assert_eq!(stats["keys"], 1);
+            assert_eq!(sochdb_close(db, null_mut()), SOCHDB_OK);
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_with_messages() {
+        let db = crate::ffi::testing::db();
+        let big = vec![0u8; crate::storage::MAX_KEY_LEN + 1];
+        // SAFETY: every pointer passed is valid or deliberately NULL / foreign.
+        unsafe {
+            let (st, msg) = call(|e| sochdb_put(db, null_mut(), null(), 3, null(), 0, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(
+                msg.contains("sochdb_put") && msg.contains("key is NULL"),
+                "{msg}"
+            );
+            let (st, _) =
+                call(|e| sochdb_put(db, null_mut(), big.as_ptr(), big.len(), null(), 0, e));
+            assert_eq!(st, SOCHDB_TOO_LARGE);
+            let (st, _) = call(|e| sochdb_get(db, null_mut(), null(), 0, null_mut(), e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            let (st, _) = call(|e| sochdb_put(null_mut(), null_mut(), null(), 0, null(), 0, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            let bogus = big.as_ptr() as *mut sochdb_db;
+            let (st, msg) = call(|e| sochdb_checkpoint(bogus, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(msg.contains("not a live sochdb_db"), "{msg}");
+            assert_eq!(sochdb_close(db, null_mut()), SOCHDB_OK);
+        }
+    }
+
+    #[test]
+    fn use_after_close_is_closed() {
+        let db = crate::ffi::testing::db();
+        // SAFETY: db is used after close on purpose: the registry rejects it.
+        unsafe {
+            assert_eq!(sochdb_close(null_mut(), null_mut()), SOCHDB_OK);
+            assert_eq!(sochdb_close(db, null_mut()), SOCHDB_OK);
+            let (st, msg) = call(|e| sochdb_put(db, null_mut(), null(), 0, null(), 0, e));
+            assert_eq!(st, SOCHDB_CLOSED);
+            assert!(msg.contains("closed"), "{msg}");
+            assert_eq!(get_key(db, b"k").0, SOCHDB_CLOSED);
+            assert_eq!(sochdb_close(db, null_mut()), SOCHDB_CLOSED);
+        }
+    }
 }

@@ -100,7 +100,10 @@ mod tests {
     #[test]
     fn success_clears_err_and_passes_the_status() {
         let mut e: *mut sochdb_error = 8 as *mut sochdb_error;
-        assert_eq!(guard("f", &mut e, || Ok(SOCHDB_NOT_FOUND)), SOCHDB_NOT_FOUND);
+        assert_eq!(
+            guard("f", &mut e, || Ok(SOCHDB_NOT_FOUND)),
+            SOCHDB_NOT_FOUND
+        );
         assert!(e.is_null());
     }
 

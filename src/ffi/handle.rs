@@ -23,7 +23,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::{Error, Result};
 
 /// How many freed handles are remembered (and their addresses kept from reuse).
-pub const QUARANTINE: usize = 4096;
+pub(crate) const QUARANTINE: usize = 4096;
 
 /// Number of independently locked parts of the registry.
 const SHARDS: usize = 16;
@@ -123,7 +123,9 @@ pub fn get<T: Handle>(ptr: *const T::C) -> Result<Arc<T>> {
             drop(map);
             downcast(obj)
         }
-        Some(Entry { kind, obj: None, .. }) => Err(freed::<T>(kind)),
+        Some(Entry {
+            kind, obj: None, ..
+        }) => Err(freed::<T>(kind)),
         None => Err(unknown::<T>(addr)),
     }
 }
@@ -168,7 +170,10 @@ fn quarantine(addr: usize) {
 
 fn check_null<T: Handle>(ptr: *const T::C) -> Result<usize> {
     if ptr.is_null() {
-        return Err(Error::InvalidArgument(format!("the {} handle is NULL", T::KIND)));
+        return Err(Error::InvalidArgument(format!(
+            "the {} handle is NULL",
+            T::KIND
+        )));
     }
     Ok(ptr as usize)
 }
@@ -212,11 +217,13 @@ mod tests {
     use super::*;
     use crate::error::Status;
 
+    #[derive(Debug)]
     struct A(u32);
     impl Handle for A {
         const KIND: &'static str = "test_a";
         type C = u8;
     }
+    #[derive(Debug)]
     struct B;
     impl Handle for B {
         const KIND: &'static str = "test_b";
@@ -231,7 +238,10 @@ mod tests {
         assert!(get::<B>(b).is_ok());
         let e = get::<B>(a).unwrap_err();
         assert_eq!(e.status(), Status::InvalidArgument);
-        assert!(e.to_string().contains("expected a test_b handle, got a test_a"));
+        assert!(
+            e.to_string()
+                .contains("expected a test_b handle, got a test_a")
+        );
         let e = get::<A>(std::ptr::null()).unwrap_err();
         assert_eq!(e.status(), Status::InvalidArgument);
         let local = 0u8;

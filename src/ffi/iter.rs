@@ -220,3 +220,154 @@ pub unsafe extern "C" fn sochdb_iter_free(iter: *mut sochdb_iter) {
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::db::{sochdb_close, sochdb_put};
+    use crate::ffi::status::{SOCHDB_CLOSED, SOCHDB_INVALID_ARGUMENT};
+    use crate::ffi::testing::{call, db};
+    use crate::ffi::txn::{sochdb_begin, sochdb_commit, sochdb_txn_free};
+    use std::ptr::{null, null_mut};
+
+    fn drain(it: *mut sochdb_iter) -> (i32, Vec<(Vec<u8>, Vec<u8>)>) {
+        let mut out = Vec::new();
+        for _ in 0..1000 {
+            let (mut k, mut v) = (sochdb_slice::EMPTY, sochdb_slice::EMPTY);
+            // SAFETY: valid out-pointers; the views are copied before the next call.
+            let (st, _) = call(|e| unsafe { sochdb_iter_next(it, &mut k, &mut v, e) });
+            if st != SOCHDB_OK {
+                // SAFETY: it is live or deliberately stale.
+                unsafe { sochdb_iter_free(it) };
+                return (st, out);
+            }
+            let view = |s: sochdb_slice| {
+                if s.data.is_null() {
+                    Vec::new()
+                } else {
+                    // SAFETY: a view is valid until the next call on the iterator.
+                    unsafe { std::slice::from_raw_parts(s.data, s.len) }.to_vec()
+                }
+            };
+            out.push((view(k), view(v)));
+        }
+        panic!("iterator did not end");
+    }
+
+    fn keys(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<&[u8]> {
+        entries.iter().map(|(k, _)| k.as_slice()).collect()
+    }
+
+    #[test]
+    fn prefix_and_range_scans_in_both_directions() {
+        let d = db();
+        // SAFETY: valid pointers for each call.
+        unsafe {
+            for k in [&b"a1"[..], b"a2", b"a3", b"b1", b""] {
+                sochdb_put(
+                    d,
+                    null_mut(),
+                    k.as_ptr(),
+                    k.len(),
+                    b"v".as_ptr(),
+                    1,
+                    null_mut(),
+                );
+            }
+            let mut it = null_mut();
+            assert_eq!(
+                sochdb_scan_prefix(d, null_mut(), b"a".as_ptr(), 1, 0, 0, &mut it, null_mut()),
+                SOCHDB_OK
+            );
+            let (st, e) = drain(it);
+            assert_eq!(st, SOCHDB_NOT_FOUND);
+            assert_eq!(keys(&e), [&b"a1"[..], b"a2", b"a3"]);
+
+            sochdb_scan_prefix(
+                d,
+                null_mut(),
+                null(),
+                0,
+                SOCHDB_SCAN_REVERSE,
+                2,
+                &mut it,
+                null_mut(),
+            );
+            assert_eq!(keys(&drain(it).1), [&b"b1"[..], b"a3"]);
+
+            sochdb_scan_range(
+                d,
+                null_mut(),
+                b"a2".as_ptr(),
+                2,
+                null(),
+                0,
+                0,
+                0,
+                &mut it,
+                null_mut(),
+            );
+            assert_eq!(keys(&drain(it).1), [&b"a2"[..], b"a3", b"b1"]);
+            sochdb_scan_range(
+                d,
+                null_mut(),
+                null(),
+                0,
+                b"a2".as_ptr(),
+                2,
+                SOCHDB_SCAN_REVERSE,
+                0,
+                &mut it,
+                null_mut(),
+            );
+            let (_, e) = drain(it);
+            assert_eq!(keys(&e), [&b"a1"[..], b""]);
+            assert_eq!(e[1].1, b"v");
+
+            let (st, _) = call(|e| sochdb_scan_prefix(d, null_mut(), null(), 0, 2, 0, &mut it, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(it.is_null());
+            let (st, _) =
+                call(|e| sochdb_scan_prefix(d, null_mut(), null(), 0, 0, 0, null_mut(), e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            sochdb_close(d, null_mut());
+        }
+    }
+
+    #[test]
+    fn an_iterator_in_a_transaction_sees_its_writes_and_ends_with_it() {
+        let d = db();
+        // SAFETY: valid pointers for each call; stale handles are rejected cleanly.
+        unsafe {
+            let mut t = null_mut();
+            sochdb_begin(d, 0, &mut t, null_mut());
+            sochdb_put(d, t, b"k".as_ptr(), 1, null(), 0, null_mut());
+            let mut it = null_mut();
+            sochdb_scan_prefix(d, t, null(), 0, 0, 0, &mut it, null_mut());
+            let mut it2 = null_mut();
+            sochdb_scan_prefix(d, t, null(), 0, 0, 0, &mut it2, null_mut());
+            let mut k = sochdb_slice::EMPTY;
+            assert_eq!(
+                sochdb_iter_next(it2, &mut k, null_mut(), null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(k.len, 1);
+            sochdb_commit(t, null_mut(), null_mut());
+            let (st, e) = drain(it);
+            assert_eq!((st, e.len()), (SOCHDB_CLOSED, 0));
+            sochdb_txn_free(t);
+
+            let mut it3 = null_mut();
+            sochdb_scan_prefix(d, null_mut(), null(), 0, 0, 0, &mut it3, null_mut());
+            sochdb_close(d, null_mut());
+            assert_eq!(drain(it3).0, SOCHDB_CLOSED);
+            assert_eq!(drain(it2).0, SOCHDB_CLOSED);
+            assert_eq!(
+                call(|e| sochdb_iter_next(it2, null_mut(), null_mut(), e)).0,
+                SOCHDB_CLOSED
+            );
+            sochdb_iter_free(it2);
+            sochdb_iter_free(null_mut());
+        }
+    }
+}

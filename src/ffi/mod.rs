@@ -21,19 +21,31 @@
 
 use std::ffi::c_char;
 
-pub mod args;
-pub mod batch;
-pub mod buf;
-pub mod db;
-pub mod error;
-pub mod guard;
-pub mod handle;
-pub mod iter;
-pub mod options;
+// The order of these declarations is the order of the generated header.
 pub mod status;
-pub mod table;
+
+pub mod error;
+
+pub mod buf;
+
+pub mod options;
+
+pub mod db;
+
 pub mod txn;
+
+pub mod batch;
+
+pub mod iter;
+
 pub mod value;
+
+pub mod table;
+
+// Internal plumbing (no C items).
+pub(crate) mod args;
+pub(crate) mod guard;
+pub(crate) mod handle;
 
 #[cfg(test)]
 mod testing;

@@ -129,7 +129,9 @@ pub(crate) fn read(ptr: *const sochdb_options) -> Result<Options> {
 /// checking that any bytes past this library's struct are zero.
 fn read_sized(ptr: *const sochdb_options) -> Result<sochdb_options> {
     if !ptr.is_aligned() {
-        return Err(Error::InvalidArgument("options pointer is not aligned".into()));
+        return Err(Error::InvalidArgument(
+            "options pointer is not aligned".into(),
+        ));
     }
     // SAFETY: a non-NULL options pointer points to at least its `struct_size` field.
     let size = unsafe { ptr.cast::<u32>().read() };
@@ -267,11 +269,26 @@ mod tests {
         assert_eq!(p.memtable_budget, Some(1 << 20));
         assert_eq!(p.request_timeout, Some(Duration::from_millis(250)));
         for bad in [
-            sochdb_options { durability: 3, ..init() },
-            sochdb_options { default_isolation: 2, ..init() },
-            sochdb_options { read_only: 2, ..init() },
-            sochdb_options { struct_size: 0, ..init() },
-            sochdb_options { struct_size: 1 << 20, ..init() },
+            sochdb_options {
+                durability: 3,
+                ..init()
+            },
+            sochdb_options {
+                default_isolation: 2,
+                ..init()
+            },
+            sochdb_options {
+                read_only: 2,
+                ..init()
+            },
+            sochdb_options {
+                struct_size: 0,
+                ..init()
+            },
+            sochdb_options {
+                struct_size: 1 << 20,
+                ..init()
+            },
         ] {
             assert_eq!(read(&bad).unwrap_err().status(), Status::InvalidArgument);
         }
@@ -294,7 +311,10 @@ mod tests {
             base: sochdb_options,
             extra: u64,
         }
-        let mut n = Newer { base: init(), extra: 0 };
+        let mut n = Newer {
+            base: init(),
+            extra: 0,
+        };
         n.base.struct_size = size_of::<Newer>() as u32;
         assert!(read((&n as *const Newer).cast()).is_ok());
         n.extra = 1;

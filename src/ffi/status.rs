@@ -9,38 +9,38 @@ use crate::error::Status;
 pub type sochdb_status = i32;
 
 /// Success.
-pub const SOCHDB_OK: sochdb_status = 0;
+pub const SOCHDB_OK: i32 = 0;
 /// The key, row, table or transaction does not exist. Lookups (`sochdb_get`,
 /// `sochdb_path_get`, `sochdb_row_get`) and `sochdb_iter_next` return it without an
 /// error object when the key or row is simply absent or the iterator is exhausted.
-pub const SOCHDB_NOT_FOUND: sochdb_status = 1;
+pub const SOCHDB_NOT_FOUND: i32 = 1;
 /// A concurrent transaction committed a conflicting write; retry the whole transaction.
-pub const SOCHDB_CONFLICT: sochdb_status = 2;
+pub const SOCHDB_CONFLICT: i32 = 2;
 /// An argument is invalid (NULL pointer, bad enum value, bad path, wrong column type...).
-pub const SOCHDB_INVALID_ARGUMENT: sochdb_status = 3;
+pub const SOCHDB_INVALID_ARGUMENT: i32 = 3;
 /// The operating system reported an I/O error.
-pub const SOCHDB_IO: sochdb_status = 4;
+pub const SOCHDB_IO: i32 = 4;
 /// Stored data failed a checksum or a structural check.
-pub const SOCHDB_CORRUPTION: sochdb_status = 5;
+pub const SOCHDB_CORRUPTION: i32 = 5;
 /// The database directory is locked by another open handle or process (use socket mode
 /// to share a database between processes).
-pub const SOCHDB_LOCKED: sochdb_status = 6;
+pub const SOCHDB_LOCKED: i32 = 6;
 /// The handle was closed or freed, or its transaction has already ended.
-pub const SOCHDB_CLOSED: sochdb_status = 7;
+pub const SOCHDB_CLOSED: i32 = 7;
 /// A limit on concurrent work was reached; try again later.
-pub const SOCHDB_BUSY: sochdb_status = 8;
+pub const SOCHDB_BUSY: i32 = 8;
 /// The server violated the socket protocol, or the connection failed.
-pub const SOCHDB_PROTOCOL: sochdb_status = 9;
+pub const SOCHDB_PROTOCOL: i32 = 9;
 /// A key, value, batch or frame exceeds its documented maximum.
-pub const SOCHDB_TOO_LARGE: sochdb_status = 10;
+pub const SOCHDB_TOO_LARGE: i32 = 10;
 /// An internal invariant failed (a bug, or a panic caught at the boundary).
-pub const SOCHDB_INTERNAL: sochdb_status = 11;
+pub const SOCHDB_INTERNAL: i32 = 11;
 /// The database is read-only (opened so, or after a failed sync), or the transaction is.
-pub const SOCHDB_READ_ONLY: sochdb_status = 12;
+pub const SOCHDB_READ_ONLY: i32 = 12;
 /// An operation did not finish within its time limit.
-pub const SOCHDB_TIMEOUT: sochdb_status = 13;
+pub const SOCHDB_TIMEOUT: i32 = 13;
 /// The object already exists (for example a table, or a row on insert).
-pub const SOCHDB_ALREADY_EXISTS: sochdb_status = 14;
+pub const SOCHDB_ALREADY_EXISTS: i32 = 14;
 
 /// Static NUL-terminated names, indexed by status code.
 static NAMES: [&[u8]; 15] = [

@@ -119,7 +119,10 @@ pub unsafe extern "C" fn sochdb_table_list(
     guard_ok("sochdb_table_list", err, || {
         let out = args::out(json, "json")?;
         let names = db::get(db)?.backend()?.list_tables()?;
-        args::set(out, sochdb_buf::from_text(serde_json::json!(names).to_string()));
+        args::set(
+            out,
+            sochdb_buf::from_text(serde_json::json!(names).to_string()),
+        );
         Ok(())
     })
 }
@@ -218,7 +221,16 @@ pub unsafe extern "C" fn sochdb_row_insert(
     args::set(out_row_id, 0);
     guard_ok("sochdb_row_insert", err, || {
         let id = opt_id(row_id)?;
-        write_row(db, txn, table, id, fields, field_count, RowWriteMode::Insert, out_row_id)
+        write_row(
+            db,
+            txn,
+            table,
+            id,
+            fields,
+            field_count,
+            RowWriteMode::Insert,
+            out_row_id,
+        )
     })
 }
 
@@ -239,7 +251,16 @@ pub unsafe extern "C" fn sochdb_row_upsert(
     args::set(out_row_id, 0);
     guard_ok("sochdb_row_upsert", err, || {
         let id = opt_id(row_id)?;
-        write_row(db, txn, table, id, fields, field_count, RowWriteMode::Upsert, out_row_id)
+        write_row(
+            db,
+            txn,
+            table,
+            id,
+            fields,
+            field_count,
+            RowWriteMode::Upsert,
+            out_row_id,
+        )
     })
 }
 
@@ -349,4 +370,245 @@ pub unsafe extern "C" fn sochdb_row_free(row: *mut sochdb_row) {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ffi::db::sochdb_close;
+    use crate::ffi::status::{SOCHDB_ALREADY_EXISTS, SOCHDB_INVALID_ARGUMENT};
+    use crate::ffi::testing::{call, db, take_buf};
+    use crate::ffi::value::{SOCHDB_TYPE_INT64, SOCHDB_TYPE_NULL, SOCHDB_TYPE_TEXT};
+    use std::ptr::{null, null_mut};
+
+    fn int(i: i64) -> sochdb_value {
+        sochdb_value {
+            kind: SOCHDB_TYPE_INT64,
+            boolean: 0,
+            int64: i,
+            uint64: 0,
+            float64: 0.0,
+            data: null(),
+            len: 0,
+        }
+    }
+
+    fn text(s: &'static str) -> sochdb_value {
+        sochdb_value {
+            kind: SOCHDB_TYPE_TEXT,
+            data: s.as_ptr(),
+            len: s.len(),
+            ..int(0)
+        }
+    }
+
+    #[test]
+    fn tables_and_rows_through_the_abi() {
+        let d = db();
+        let cols = [
+            sochdb_column {
+                name: c"id".as_ptr(),
+                kind: SOCHDB_TYPE_INT64,
+                nullable: 0,
+            },
+            sochdb_column {
+                name: c"name".as_ptr(),
+                kind: SOCHDB_TYPE_TEXT,
+                nullable: 1,
+            },
+        ];
+        // SAFETY: valid pointers for each call.
+        unsafe {
+            assert_eq!(
+                sochdb_table_create(d, c"users".as_ptr(), cols.as_ptr(), 2, null_mut()),
+                SOCHDB_OK
+            );
+            let (st, _) = call(|e| sochdb_table_create(d, c"users".as_ptr(), cols.as_ptr(), 2, e));
+            assert_eq!(st, SOCHDB_ALREADY_EXISTS);
+            let bad = [sochdb_column { kind: 9, ..cols[0] }];
+            let (st, msg) = call(|e| sochdb_table_create(d, c"t".as_ptr(), bad.as_ptr(), 1, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(msg.contains("column id"), "{msg}");
+            let bad = [sochdb_column {
+                nullable: 5,
+                ..cols[0]
+            }];
+            let (st, _) = call(|e| sochdb_table_create(d, c"t".as_ptr(), bad.as_ptr(), 1, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+
+            let mut j = sochdb_buf::EMPTY;
+            sochdb_table_list(d, &mut j, null_mut());
+            assert_eq!(take_buf(j), br#"["users"]"#);
+            let mut j = sochdb_buf::EMPTY;
+            sochdb_table_describe(d, c"users".as_ptr(), &mut j, null_mut());
+            let v: serde_json::Value = serde_json::from_slice(&take_buf(j)).unwrap();
+            assert_eq!(v["columns"][1]["type"], "Text");
+            assert_eq!(v["columns"][0]["nullable"], false);
+
+            let fields = [
+                sochdb_field {
+                    name: c"id".as_ptr(),
+                    value: int(1),
+                },
+                sochdb_field {
+                    name: c"name".as_ptr(),
+                    value: text("ann"),
+                },
+            ];
+            let mut id = 0;
+            assert_eq!(
+                sochdb_row_insert(
+                    d,
+                    null_mut(),
+                    c"users".as_ptr(),
+                    null(),
+                    fields.as_ptr(),
+                    2,
+                    &mut id,
+                    null_mut()
+                ),
+                SOCHDB_OK
+            );
+            assert_eq!(id, 1);
+            let (st, _) = call(|e| {
+                sochdb_row_insert(
+                    d,
+                    null_mut(),
+                    c"users".as_ptr(),
+                    &id,
+                    fields.as_ptr(),
+                    2,
+                    null_mut(),
+                    e,
+                )
+            });
+            assert_eq!(st, SOCHDB_ALREADY_EXISTS);
+            let upd = [sochdb_field {
+                name: c"name".as_ptr(),
+                value: sochdb_value {
+                    kind: SOCHDB_TYPE_NULL,
+                    ..int(0)
+                },
+            }];
+            assert_eq!(
+                sochdb_row_update(
+                    d,
+                    null_mut(),
+                    c"users".as_ptr(),
+                    1,
+                    upd.as_ptr(),
+                    1,
+                    null_mut()
+                ),
+                SOCHDB_OK
+            );
+            let (st, msg) = call(|e| {
+                sochdb_row_update(d, null_mut(), c"users".as_ptr(), 9, upd.as_ptr(), 1, e)
+            });
+            assert_eq!(st, SOCHDB_NOT_FOUND);
+            assert!(!msg.is_empty());
+            let bad = [sochdb_field {
+                name: c"name".as_ptr(),
+                value: sochdb_value { kind: 42, ..int(0) },
+            }];
+            let (st, msg) = call(|e| {
+                sochdb_row_upsert(
+                    d,
+                    null_mut(),
+                    c"users".as_ptr(),
+                    null(),
+                    bad.as_ptr(),
+                    1,
+                    null_mut(),
+                    e,
+                )
+            });
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(msg.contains("column name"), "{msg}");
+            assert_eq!(
+                sochdb_row_upsert(
+                    d,
+                    null_mut(),
+                    c"users".as_ptr(),
+                    null(),
+                    fields.as_ptr(),
+                    2,
+                    &mut id,
+                    null_mut()
+                ),
+                SOCHDB_OK
+            );
+            assert_eq!(id, 2);
+
+            let mut row = sochdb_row::EMPTY;
+            assert_eq!(
+                sochdb_row_get(d, null_mut(), c"users".as_ptr(), 2, &mut row, null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(row.count, 2);
+            let vals = std::slice::from_raw_parts(row.values, row.count);
+            assert_eq!(vals[0].int64, 1);
+            assert_eq!(
+                std::ffi::CStr::from_ptr(vals[1].data.cast())
+                    .to_str()
+                    .unwrap(),
+                "ann"
+            );
+            let mut copy = sochdb_row {
+                values: row.values,
+                count: row.count,
+                owner: row.owner,
+            };
+            sochdb_row_free(&mut row);
+            assert!(row.owner.is_null());
+            sochdb_row_free(&mut copy);
+            sochdb_row_get(d, null_mut(), c"users".as_ptr(), 1, &mut row, null_mut());
+            assert_eq!(
+                std::slice::from_raw_parts(row.values, row.count)[1].kind,
+                SOCHDB_TYPE_NULL
+            );
+            sochdb_row_free(&mut row);
+
+            let (st, msg) =
+                call(|e| sochdb_row_get(d, null_mut(), c"users".as_ptr(), 77, &mut row, e));
+            assert_eq!((st, msg.as_str()), (SOCHDB_NOT_FOUND, ""));
+            let (st, msg) =
+                call(|e| sochdb_row_get(d, null_mut(), c"nope".as_ptr(), 1, &mut row, e));
+            assert_eq!(st, SOCHDB_NOT_FOUND);
+            assert!(msg.contains("nope"), "{msg}");
+
+            let mut existed = false;
+            sochdb_row_delete(
+                d,
+                null_mut(),
+                c"users".as_ptr(),
+                1,
+                &mut existed,
+                null_mut(),
+            );
+            assert!(existed);
+            sochdb_row_delete(
+                d,
+                null_mut(),
+                c"users".as_ptr(),
+                1,
+                &mut existed,
+                null_mut(),
+            );
+            assert!(!existed);
+            assert_eq!(
+                sochdb_table_drop(d, c"users".as_ptr(), null_mut()),
+                SOCHDB_OK
+            );
+            assert_eq!(
+                call(|e| sochdb_table_drop(d, c"users".as_ptr(), e)).0,
+                SOCHDB_NOT_FOUND
+            );
+            assert_eq!(
+                call(|e| sochdb_table_drop(d, null(), e)).0,
+                SOCHDB_INVALID_ARGUMENT
+            );
+            sochdb_close(d, null_mut());
+        }
+    }
 }

@@ -82,7 +82,9 @@ impl MemBackend {
 impl Backend for MemBackend {
     fn begin(&self, opts: TxnOptions) -> Result<TxnId> {
         let id = self.next_txn.fetch_add(1, Ordering::AcqRel) + 1;
-        self.open()?.txns.insert(id, (opts.read_only, Writes::new()));
+        self.open()?
+            .txns
+            .insert(id, (opts.read_only, Writes::new()));
         Ok(id)
     }
 
@@ -164,9 +166,7 @@ impl Backend for MemBackend {
             .into_iter()
             .filter(|(k, _)| match &opts.range {
                 ScanRange::Prefix(p) => k.starts_with(p),
-                ScanRange::Range { start, end } => {
-                    k >= start && end.as_ref().is_none_or(|e| k < e)
-                }
+                ScanRange::Range { start, end } => k >= start && end.as_ref().is_none_or(|e| k < e),
             })
             .collect();
         if opts.reverse {
@@ -259,7 +259,11 @@ impl Backend for MemBackend {
     }
 
     fn delete_row(&self, _txn: Option<TxnId>, table: &str, row_id: u64) -> Result<bool> {
-        Ok(self.open()?.rows.remove(&(table.to_string(), row_id)).is_some())
+        Ok(self
+            .open()?
+            .rows
+            .remove(&(table.to_string(), row_id))
+            .is_some())
     }
 
     fn query(&self, _txn: Option<TxnId>, req: &QueryRequest) -> Result<QueryResult> {
@@ -295,4 +299,36 @@ impl Backend for MemBackend {
         self.closed.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+/// Calls a C function with an error out-parameter; returns its status and the error
+/// message (empty when no error object was made), freeing the error object.
+pub fn call(f: impl FnOnce(*mut *mut super::error::sochdb_error) -> i32) -> (i32, String) {
+    let mut err = std::ptr::null_mut();
+    let st = f(&mut err);
+    if err.is_null() {
+        return (st, String::new());
+    }
+    // SAFETY: `err` is a live error object made by the call.
+    unsafe {
+        assert_eq!(super::error::sochdb_error_status(err), st);
+        let msg = std::ffi::CStr::from_ptr(super::error::sochdb_error_message(err))
+            .to_string_lossy()
+            .into_owned();
+        super::error::sochdb_error_free(err);
+        (st, msg)
+    }
+}
+
+/// The bytes of a buffer, which is then freed.
+pub fn take_buf(mut b: super::buf::sochdb_buf) -> Vec<u8> {
+    let v = if b.data.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a buffer from the library holds `len` bytes at `data`.
+        unsafe { std::slice::from_raw_parts(b.data, b.len) }.to_vec()
+    };
+    // SAFETY: `b` came from the library.
+    unsafe { super::buf::sochdb_buf_free(&mut b) };
+    v
 }

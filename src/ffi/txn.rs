@@ -99,11 +99,6 @@ impl TxnObj {
             state,
         })
     }
-
-    /// The database the transaction belongs to.
-    pub(crate) fn db(&self) -> &Arc<DbObj> {
-        &self.db
-    }
 }
 
 /// The scope of a data call: a database, and optionally one of its transactions.
@@ -171,8 +166,7 @@ fn txn_options(flags: u32) -> Result<TxnOptions> {
         (false, true) => Some(options::isolation(options::SOCHDB_ISOLATION_SNAPSHOT)?),
         (true, true) => {
             return Err(Error::InvalidArgument(
-                "begin flags ask for both SOCHDB_TXN_SERIALIZABLE and SOCHDB_TXN_SNAPSHOT"
-                    .into(),
+                "begin flags ask for both SOCHDB_TXN_SERIALIZABLE and SOCHDB_TXN_SNAPSHOT".into(),
             ));
         }
     };
@@ -294,6 +288,122 @@ pub unsafe extern "C" fn sochdb_txn_free(txn: *mut sochdb_txn) {
 mod tests {
     use super::*;
     use crate::backend::Isolation;
+    use crate::ffi::buf::sochdb_buf;
+    use crate::ffi::db::{sochdb_close, sochdb_get, sochdb_put};
+    use crate::ffi::status::{
+        SOCHDB_CLOSED, SOCHDB_CONFLICT, SOCHDB_INVALID_ARGUMENT, SOCHDB_NOT_FOUND, SOCHDB_OK,
+        SOCHDB_READ_ONLY,
+    };
+    use crate::ffi::testing::{call, db, take_buf};
+    use std::ptr::{null, null_mut};
+
+    fn begin(db: *mut sochdb_db, flags: u32) -> *mut sochdb_txn {
+        let mut t = null_mut();
+        // SAFETY: valid out-pointer.
+        assert_eq!(
+            unsafe { sochdb_begin(db, flags, &mut t, null_mut()) },
+            SOCHDB_OK
+        );
+        assert!(!t.is_null());
+        t
+    }
+
+    fn put(db: *mut sochdb_db, t: *mut sochdb_txn, k: &[u8], v: &[u8]) -> (i32, String) {
+        // SAFETY: valid slices for the call.
+        call(|e| unsafe { sochdb_put(db, t, k.as_ptr(), k.len(), v.as_ptr(), v.len(), e) })
+    }
+
+    fn get(db: *mut sochdb_db, t: *mut sochdb_txn, k: &[u8]) -> (i32, Vec<u8>) {
+        let mut b = sochdb_buf::EMPTY;
+        // SAFETY: valid slices and out-pointer for the call.
+        let (st, _) = call(|e| unsafe { sochdb_get(db, t, k.as_ptr(), k.len(), &mut b, e) });
+        (st, take_buf(b))
+    }
+
+    #[test]
+    fn commit_makes_writes_visible_and_ends_the_transaction() {
+        let d = db();
+        let t = begin(d, 0);
+        assert_eq!(put(d, t, b"a", b"1").0, SOCHDB_OK);
+        assert_eq!(get(d, t, b"a"), (SOCHDB_OK, b"1".to_vec()));
+        assert_eq!(get(d, null_mut(), b"a").0, SOCHDB_NOT_FOUND);
+        let mut ts = 0;
+        // SAFETY: t is a live transaction; later calls on it are rejected cleanly.
+        unsafe {
+            assert_eq!(sochdb_commit(t, &mut ts, null_mut()), SOCHDB_OK);
+            assert!(ts > 0);
+            assert_eq!(get(d, null_mut(), b"a"), (SOCHDB_OK, b"1".to_vec()));
+            let (st, msg) = put(d, t, b"b", b"2");
+            assert_eq!(st, SOCHDB_CLOSED);
+            assert!(msg.contains("already committed"), "{msg}");
+            assert_eq!(call(|e| sochdb_commit(t, null_mut(), e)).0, SOCHDB_CLOSED);
+            assert_eq!(call(|e| sochdb_abort(t, e)).0, SOCHDB_CLOSED);
+            sochdb_txn_free(t);
+            sochdb_txn_free(t);
+            sochdb_txn_free(null_mut());
+            assert_eq!(call(|e| sochdb_abort(t, e)).0, SOCHDB_CLOSED);
+            sochdb_close(d, null_mut());
+        }
+    }
+
+    #[test]
+    fn abort_conflict_read_only_and_free_of_an_open_transaction() {
+        let d = db();
+        // SAFETY: handles are live or deliberately stale.
+        unsafe {
+            let t = begin(d, SOCHDB_TXN_SNAPSHOT);
+            put(d, t, b"x", b"1");
+            assert_eq!(sochdb_abort(t, null_mut()), SOCHDB_OK);
+            sochdb_txn_free(t);
+            assert_eq!(get(d, null_mut(), b"x").0, SOCHDB_NOT_FOUND);
+
+            let t = begin(d, 0);
+            put(d, t, b"conflict", b"1");
+            let mut ts = 7;
+            let (st, msg) = call(|e| sochdb_commit(t, &mut ts, e));
+            assert_eq!((st, ts), (SOCHDB_CONFLICT, 0));
+            assert!(msg.contains("retried"), "{msg}");
+            assert_eq!(put(d, t, b"y", b"1").0, SOCHDB_CLOSED);
+            sochdb_txn_free(t);
+
+            let t = begin(d, SOCHDB_TXN_READ_ONLY);
+            assert_eq!(put(d, t, b"z", b"1").0, SOCHDB_READ_ONLY);
+            sochdb_txn_free(t);
+
+            let t = begin(d, 0);
+            put(d, t, b"w", b"1");
+            sochdb_txn_free(t);
+            assert_eq!(get(d, null_mut(), b"w").0, SOCHDB_NOT_FOUND);
+
+            let mut out = null_mut();
+            let (st, _) = call(|e| sochdb_begin(d, 64, &mut out, e));
+            assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+            assert!(out.is_null());
+            assert_eq!(
+                call(|e| sochdb_begin(d, 0, null_mut(), e)).0,
+                SOCHDB_INVALID_ARGUMENT
+            );
+            sochdb_close(d, null_mut());
+        }
+    }
+
+    #[test]
+    fn a_transaction_belongs_to_its_database_and_dies_with_it() {
+        let (d1, d2) = (db(), db());
+        let t = begin(d1, 0);
+        let (st, msg) = put(d2, t, b"k", b"v");
+        assert_eq!(st, SOCHDB_INVALID_ARGUMENT);
+        assert!(msg.contains("another database"), "{msg}");
+        // SAFETY: handles are live or deliberately closed.
+        unsafe {
+            sochdb_close(d1, null_mut());
+            assert_eq!(call(|e| sochdb_commit(t, null_mut(), e)).0, SOCHDB_CLOSED);
+            sochdb_txn_free(t);
+            sochdb_close(d2, null_mut());
+            let (st, _) = call(|e| sochdb_put(d2, null_mut(), null(), 0, null(), 0, e));
+            assert_eq!(st, SOCHDB_CLOSED);
+        }
+    }
 
     #[test]
     fn flags_decode_and_validate() {

@@ -222,13 +222,54 @@ mod tests {
     fn reads_every_type_and_rejects_bad_input() {
         let text = b"h\xc3\xa9";
         let cases = [
-            (sochdb_value { int64: -5, ..sochdb_value::zero(SOCHDB_TYPE_INT64) }, Value::Int64(-5)),
-            (sochdb_value { uint64: 7, ..sochdb_value::zero(SOCHDB_TYPE_UINT64) }, Value::UInt64(7)),
-            (sochdb_value { float64: 1.5, ..sochdb_value::zero(SOCHDB_TYPE_FLOAT64) }, Value::Float64(1.5)),
-            (sochdb_value { boolean: 1, ..sochdb_value::zero(SOCHDB_TYPE_BOOL) }, Value::Bool(true)),
-            (sochdb_value { data: text.as_ptr(), len: 3, ..sochdb_value::zero(SOCHDB_TYPE_TEXT) }, Value::Text("hé".into())),
-            (sochdb_value { data: text.as_ptr(), len: 2, ..sochdb_value::zero(SOCHDB_TYPE_BINARY) }, Value::Binary(vec![b'h', 0xc3])),
-            (sochdb_value::zero(SOCHDB_TYPE_TEXT), Value::Text(String::new())),
+            (
+                sochdb_value {
+                    int64: -5,
+                    ..sochdb_value::zero(SOCHDB_TYPE_INT64)
+                },
+                Value::Int64(-5),
+            ),
+            (
+                sochdb_value {
+                    uint64: 7,
+                    ..sochdb_value::zero(SOCHDB_TYPE_UINT64)
+                },
+                Value::UInt64(7),
+            ),
+            (
+                sochdb_value {
+                    float64: 1.5,
+                    ..sochdb_value::zero(SOCHDB_TYPE_FLOAT64)
+                },
+                Value::Float64(1.5),
+            ),
+            (
+                sochdb_value {
+                    boolean: 1,
+                    ..sochdb_value::zero(SOCHDB_TYPE_BOOL)
+                },
+                Value::Bool(true),
+            ),
+            (
+                sochdb_value {
+                    data: text.as_ptr(),
+                    len: 3,
+                    ..sochdb_value::zero(SOCHDB_TYPE_TEXT)
+                },
+                Value::Text("hé".into()),
+            ),
+            (
+                sochdb_value {
+                    data: text.as_ptr(),
+                    len: 2,
+                    ..sochdb_value::zero(SOCHDB_TYPE_BINARY)
+                },
+                Value::Binary(vec![b'h', 0xc3]),
+            ),
+            (
+                sochdb_value::zero(SOCHDB_TYPE_TEXT),
+                Value::Text(String::new()),
+            ),
             (sochdb_value::zero(SOCHDB_TYPE_NULL), Value::Null),
         ];
         for (c, v) in cases {
@@ -236,9 +277,19 @@ mod tests {
         }
         let bad = [
             sochdb_value::zero(7),
-            sochdb_value { boolean: 2, ..sochdb_value::zero(SOCHDB_TYPE_BOOL) },
-            sochdb_value { data: text.as_ptr(), len: 2, ..sochdb_value::zero(SOCHDB_TYPE_TEXT) },
-            sochdb_value { len: 2, ..sochdb_value::zero(SOCHDB_TYPE_BINARY) },
+            sochdb_value {
+                boolean: 2,
+                ..sochdb_value::zero(SOCHDB_TYPE_BOOL)
+            },
+            sochdb_value {
+                data: text.as_ptr(),
+                len: 2,
+                ..sochdb_value::zero(SOCHDB_TYPE_TEXT)
+            },
+            sochdb_value {
+                len: 2,
+                ..sochdb_value::zero(SOCHDB_TYPE_BINARY)
+            },
         ];
         for c in bad {
             let e = read(&c, "column c").unwrap_err();
