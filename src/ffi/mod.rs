@@ -42,6 +42,8 @@ pub mod value;
 
 pub mod table;
 
+pub mod query;
+
 // Internal plumbing (no C items).
 pub(crate) mod args;
 pub(crate) mod guard;
