@@ -48,5 +48,19 @@ header:
 	$(CARGO) build --release --lib
 	cp "$$(ls -td target/release/build/sochdb-*/out | head -n 1)/sochdb.h" include/sochdb.h
 
+## install: libsochdb.so (soname libsochdb.so.0, with its symlinks), the header,
+## sochdb.pc for pkg-config and the sochdb binary under $(PREFIX) (and $(DESTDIR))
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+LIBDIR_INSTALL := $(DESTDIR)$(PREFIX)/lib
+install: build
+	install -d $(LIBDIR_INSTALL)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(LIB) $(LIBDIR_INSTALL)/libsochdb.so.$(VERSION)
+	ln -sf libsochdb.so.$(VERSION) $(LIBDIR_INSTALL)/libsochdb.so.0
+	ln -sf libsochdb.so.0 $(LIBDIR_INSTALL)/libsochdb.so
+	install -m 644 include/sochdb.h $(DESTDIR)$(PREFIX)/include/sochdb.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' bindings/c/sochdb.pc.in \
+		> $(LIBDIR_INSTALL)/pkgconfig/sochdb.pc
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sochdb
+
 clean:
 	$(CARGO) clean
