@@ -230,7 +230,9 @@ mod tests {
     use crate::ffi::txn::{sochdb_begin, sochdb_commit, sochdb_txn_free};
     use std::ptr::{null, null_mut};
 
-    fn drain(it: *mut sochdb_iter) -> (i32, Vec<(Vec<u8>, Vec<u8>)>) {
+    type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn drain(it: *mut sochdb_iter) -> (i32, Entries) {
         let mut out = Vec::new();
         for _ in 0..1000 {
             let (mut k, mut v) = (sochdb_slice::EMPTY, sochdb_slice::EMPTY);

@@ -136,7 +136,7 @@ fn read_sized(ptr: *const sochdb_options) -> Result<sochdb_options> {
     // SAFETY: a non-NULL options pointer points to at least its `struct_size` field.
     let size = unsafe { ptr.cast::<u32>().read() };
     let ours = size_of::<sochdb_options>();
-    if size < 4 || size > MAX_STRUCT_SIZE {
+    if !(4..=MAX_STRUCT_SIZE).contains(&size) {
         return Err(Error::InvalidArgument(format!(
             "options struct_size is {size}; initialize the struct with sochdb_options_init"
         )));

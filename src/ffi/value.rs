@@ -25,9 +25,9 @@ pub const SOCHDB_TYPE_NULL: u32 = 6;
 /// A typed value: `kind` (one of `SOCHDB_TYPE_*`) says which field holds it.
 ///
 /// As input (row writes, query filters) the bytes of text and binary values are only
-/// borrowed during the call; `kind` is validated, text must be UTF-8 and `boolean` 0 or
-/// 1. As output (rows, query results) every pointer belongs to the object the value came
-/// from, and text is followed by a NUL byte that `len` does not count.
+/// borrowed during the call; `kind` is validated, text must be UTF-8, and `boolean` must
+/// be 0 or 1. As output (rows, query results) every pointer belongs to the object the
+/// value came from, and text is followed by a NUL byte that `len` does not count.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct sochdb_value {
