@@ -46,7 +46,7 @@ lint:
 ## header: refresh the checked-in include/sochdb.h from src/ffi
 header:
 	$(CARGO) build --release --lib
-	cp "$$(ls -td target/release/build/sochdb-*/out | head -n 1)/sochdb.h" include/sochdb.h
+	cp "$$(ls -t target/release/build/sochdb-*/out/sochdb.h | head -n 1)" include/sochdb.h
 
 ## install: libsochdb.so (soname libsochdb.so.0, with its symlinks), the header,
 ## sochdb.pc for pkg-config and the sochdb binary under $(PREFIX) (and $(DESTDIR))

@@ -143,6 +143,24 @@
 // Type code of a null value (values only; not a column type).
 #define SOCHDB_TYPE_NULL 6
 
+// Filter comparison `=`.
+#define SOCHDB_OP_EQ 0
+
+// Filter comparison `!=`.
+#define SOCHDB_OP_NE 1
+
+// Filter comparison `<`.
+#define SOCHDB_OP_LT 2
+
+// Filter comparison `<=`.
+#define SOCHDB_OP_LE 3
+
+// Filter comparison `>`.
+#define SOCHDB_OP_GT 4
+
+// Filter comparison `>=`.
+#define SOCHDB_OP_GE 5
+
 // A write batch: puts and deletes applied atomically under one commit timestamp by
 // `sochdb_write_batch`. Later operations on the same key win. It is not tied to a
 // database and may be written several times.
@@ -175,6 +193,9 @@ typedef struct sochdb_error sochdb_error;
 // used from any thread, one call at a time (the views it returns are invalidated by the
 // next call, whichever thread makes it).
 typedef struct sochdb_iter sochdb_iter;
+
+// The storage behind a `sochdb_result` (opaque).
+typedef struct sochdb_result_data sochdb_result_data;
 
 // The storage behind a `sochdb_row` (opaque).
 typedef struct sochdb_row_data sochdb_row_data;
@@ -264,9 +285,9 @@ typedef struct sochdb_column {
 // A typed value: `kind` (one of `SOCHDB_TYPE_*`) says which field holds it.
 //
 // As input (row writes, query filters) the bytes of text and binary values are only
-// borrowed during the call; `kind` is validated, text must be UTF-8 and `boolean` 0 or
-// 1. As output (rows, query results) every pointer belongs to the object the value came
-// from, and text is followed by a NUL byte that `len` does not count.
+// borrowed during the call; `kind` is validated, text must be UTF-8, and `boolean` must
+// be 0 or 1. As output (rows, query results) every pointer belongs to the object the
+// value came from, and text is followed by a NUL byte that `len` does not count.
 typedef struct sochdb_value {
   // One of `SOCHDB_TYPE_*`.
   uint32_t kind;
@@ -307,6 +328,59 @@ typedef struct sochdb_row {
   // The library object that owns the values.
   struct sochdb_row_data *owner;
 } sochdb_row;
+
+// One condition of a query: `column op value`. Conditions are joined with AND.
+typedef struct sochdb_filter {
+  // Column compared (NUL-terminated UTF-8).
+  const char *column;
+  // One of `SOCHDB_OP_*`.
+  uint32_t op;
+  // Value compared with.
+  struct sochdb_value value;
+} sochdb_filter;
+
+// A query over a table, or over path-shaped keys under a path (`docs/1/title` and
+// `docs/1/body` form row `docs/1` with columns `title` and `body`).
+//
+// Every pointer is only borrowed during `sochdb_query`. Zero-initialize it, then set
+// `source` and what is needed.
+typedef struct sochdb_query_request {
+  // Table name or path (NUL-terminated UTF-8).
+  const char *source;
+  // Columns wanted, in order; `column_count` 0 means all (declared order for a
+  // table, sorted for paths).
+  const char *const *columns;
+  // Number of `columns`.
+  size_t column_count;
+  // Conditions, joined with AND (may be NULL when `filter_count` is 0).
+  const struct sochdb_filter *filters;
+  // Number of `filters`.
+  size_t filter_count;
+  // At most this many rows (0: no limit).
+  uint64_t limit;
+  // Rows skipped before the first returned.
+  uint64_t offset;
+} sochdb_query_request;
+
+// The result of `sochdb_query`: rows in key order, columns in the requested order.
+//
+// Ownership: every pointer belongs to the result; free it with `sochdb_result_free`,
+// which resets it to all zeros (freeing twice is harmless). `owner` is the library's
+// bookkeeping; do not change it. The result is immutable: safe to read from any thread.
+typedef struct sochdb_result {
+  // The table or path the rows came from (NUL-terminated).
+  const char *name;
+  // Column names (NUL-terminated), `column_count` of them.
+  const char *const *columns;
+  // Number of columns.
+  size_t column_count;
+  // The values, row after row: value `c` of row `r` is `values[r * column_count + c]`.
+  const struct sochdb_value *values;
+  // Number of rows.
+  size_t row_count;
+  // The library object that owns everything above.
+  struct sochdb_result_data *owner;
+} sochdb_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -563,6 +637,20 @@ sochdb_status sochdb_row_delete(struct sochdb_db *db, struct sochdb_txn *txn, co
 // Frees a row's values and resets `*row` to all zeros. NULL, an all-zero row and a row
 // already freed are ignored.
 void sochdb_row_free(struct sochdb_row *row);
+
+// Runs a query. `txn` may be NULL (the latest committed state) or a transaction of
+// `db`. `*result` receives the rows; render them with `sochdb_result_toon` or
+// `sochdb_result_json`.
+//
+// Ownership: free `*result` with `sochdb_result_free` (it is all zeros after a
+// failure); the request is only borrowed. Errors: `SOCHDB_NOT_FOUND` (no such table or
+// path), `SOCHDB_INVALID_ARGUMENT` (NULL or bad fields, an unknown column, a bad
+// comparison code or value type), `SOCHDB_CLOSED`.
+sochdb_status sochdb_query(struct sochdb_db *db, struct sochdb_txn *txn, const struct sochdb_query_request *query, struct sochdb_result *result, struct sochdb_error **err);
+
+// Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
+// result already freed are ignored.
+void sochdb_result_free(struct sochdb_result *result);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -45,7 +45,7 @@ pub struct sochdb_filter {
 /// `source` and what is needed.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct sochdb_query {
+pub struct sochdb_query_request {
     /// Table name or path (NUL-terminated UTF-8).
     pub source: *const c_char,
     /// Columns wanted, in order; `column_count` 0 means all (declared order for a
@@ -193,7 +193,7 @@ fn filter_op(code: u32, what: &str) -> Result<FilterOp> {
 }
 
 /// Reads and validates the caller's request.
-fn request(q: *const sochdb_query) -> Result<QueryRequest> {
+fn request(q: *const sochdb_query_request) -> Result<QueryRequest> {
     let q = args::array(q, 1, "query")?
         .first()
         .copied()
@@ -240,7 +240,7 @@ fn request(q: *const sochdb_query) -> Result<QueryRequest> {
 pub unsafe extern "C" fn sochdb_query(
     db: *mut sochdb_db,
     txn: *mut sochdb_txn,
-    query: *const sochdb_query,
+    query: *const sochdb_query_request,
     result: *mut sochdb_result,
     err: *mut *mut sochdb_error,
 ) -> sochdb_status {
@@ -304,8 +304,8 @@ mod tests {
     use std::ffi::CStr;
     use std::ptr::{null, null_mut};
 
-    fn blank() -> sochdb_query {
-        sochdb_query {
+    fn blank() -> sochdb_query_request {
+        sochdb_query_request {
             source: null(),
             columns: null(),
             column_count: 0,
@@ -334,7 +334,7 @@ mod tests {
             op: SOCHDB_OP_GE,
             value: v,
         }];
-        let q = sochdb_query {
+        let q = sochdb_query_request {
             source: name.as_ptr(),
             columns: cols.as_ptr(),
             column_count: 2,
@@ -354,13 +354,13 @@ mod tests {
             op: 6,
             ..filters[0]
         }];
-        let e = request(&sochdb_query {
+        let e = request(&sochdb_query_request {
             filters: bad.as_ptr(),
             ..q
         })
         .unwrap_err();
         assert!(e.to_string().contains("filter on column a"), "{e}");
-        let e = request(&sochdb_query {
+        let e = request(&sochdb_query_request {
             column_count: 3,
             columns: null(),
             ..q
@@ -425,7 +425,7 @@ mod tests {
                     null_mut(),
                 );
             }
-            let q = sochdb_query {
+            let q = sochdb_query_request {
                 source: c"t".as_ptr(),
                 ..blank()
             };
@@ -446,7 +446,7 @@ mod tests {
             sochdb_result_free(&mut r);
             sochdb_result_free(null_mut());
 
-            let q = sochdb_query {
+            let q = sochdb_query_request {
                 source: c"nope".as_ptr(),
                 ..blank()
             };

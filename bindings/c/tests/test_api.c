@@ -789,7 +789,7 @@ static void test_query(void) {
         CHECK_ST(sochdb_row_insert(db, NULL, "q_users", &id, f, 3, NULL, NULL), SOCHDB_OK);
     }
 
-    sochdb_query q = {0};
+    sochdb_query_request q = {0};
     q.source = "q_users";
     sochdb_result r = {0};
     CHECK_ST(sochdb_query(db, NULL, &q, &r, NULL), SOCHDB_OK);
@@ -848,7 +848,7 @@ static void test_query(void) {
     CHECK_ST(sochdb_path_put(db, NULL, "qdocs/1/title", B("Intro"), NULL), SOCHDB_OK);
     CHECK_ST(sochdb_path_put(db, NULL, "qdocs/1/body", B("Hello"), NULL), SOCHDB_OK);
     CHECK_ST(sochdb_path_put(db, NULL, "qdocs/2/title", B("Next"), NULL), SOCHDB_OK);
-    sochdb_query pq = {0};
+    sochdb_query_request pq = {0};
     pq.source = "qdocs";
     CHECK_ST(sochdb_query(db, NULL, &pq, &r, NULL), SOCHDB_OK);
     CHECK(r.row_count == 2);
@@ -862,11 +862,11 @@ static void test_query(void) {
     q.filters = NULL;
     q.filter_count = 3;
     CHECK_ST(sochdb_query(db, NULL, &q, &r, NULL), SOCHDB_INVALID_ARGUMENT);
-    sochdb_query nosrc = {0};
+    sochdb_query_request nosrc = {0};
     CHECK_ST(sochdb_query(db, NULL, &nosrc, &r, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_query(db, NULL, NULL, &r, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_query(db, NULL, &pq, NULL, NULL), SOCHDB_INVALID_ARGUMENT);
-    sochdb_query missing = {0};
+    sochdb_query_request missing = {0};
     missing.source = "q_missing_table";
     CHECK_ST(sochdb_query(db, NULL, &missing, &r, NULL), SOCHDB_NOT_FOUND);
     CHECK_ST(sochdb_close(db, NULL), SOCHDB_OK);
