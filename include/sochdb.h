@@ -435,6 +435,18 @@ void sochdb_buf_free(struct sochdb_buf *buf);
 // Thread-safety: touches only `*opts`.
 void sochdb_options_init(struct sochdb_options *opts);
 
+// Opens (creating if needed) the database in directory `path`, running the engine in
+// this process. `opts` may be NULL for the defaults.
+//
+// The directory is locked while open: a second open, from this or another process,
+// fails with `SOCHDB_LOCKED` (share a database between processes with `sochdb serve` and
+// `sochdb_connect`). Ownership: `*db` receives a new handle (NULL on failure) to close
+// with `sochdb_close`; `path` and `opts` are only borrowed. Errors:
+// `SOCHDB_INVALID_ARGUMENT` (NULL `path` or `db`, bad options), `SOCHDB_LOCKED`,
+// `SOCHDB_IO`, `SOCHDB_CORRUPTION` (recovery found damage; the message names the file
+// and offset).
+sochdb_status sochdb_open(const char *path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
+
 // Closes the database and frees the handle. In socket mode this closes the connection
 // (the server aborts its open transactions); in-process it closes the engine. NULL is
 // accepted (`SOCHDB_OK`).
@@ -575,6 +587,34 @@ sochdb_status sochdb_iter_next(struct sochdb_iter *iter, struct sochdb_slice *ke
 // freed.
 void sochdb_iter_free(struct sochdb_iter *iter);
 
+// Writes the value at a path. The path is NUL-terminated UTF-8 made of non-empty
+// segments joined by `/` (no NUL inside); it is stored under the key of its bytes, so
+// `sochdb_get` of `"users/alice/email"` reads the same value. `txn` may be NULL (the
+// write commits on its own) or a transaction of `db`.
+//
+// Ownership: everything is borrowed. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path,
+// naming the bad segment), `SOCHDB_TOO_LARGE`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_path_put(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Reads the value at a path into `*value`. An absent path returns `SOCHDB_NOT_FOUND`
+// with no error object; an empty value is `SOCHDB_OK` with `len` 0.
+//
+// Ownership: free `*value` with `sochdb_buf_free`. Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_get(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_buf *value, struct sochdb_error **err);
+
+// Deletes the value at a path (deleting an absent path is not an error).
+// Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_delete(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_error **err);
+
+// Starts an iterator over the entries below a path, segment-aware: the scan of `users`
+// covers `users/...` and never `users_archive/...`. Keys are the full paths. `flags` is
+// 0 or `SOCHDB_SCAN_REVERSE`; `limit` caps the entries (0: no limit).
+//
+// Ownership: `*iter` receives a new iterator (NULL on failure) to free with
+// `sochdb_iter_free`. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path, unknown flags,
+// NULL arguments), `SOCHDB_CLOSED`.
+sochdb_status sochdb_path_scan(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
 // Creates a table with `column_count` columns.
 //
 // Ownership: `name` and `columns` are only borrowed. Errors:
@@ -647,6 +687,21 @@ void sochdb_row_free(struct sochdb_row *row);
 // path), `SOCHDB_INVALID_ARGUMENT` (NULL or bad fields, an unknown column, a bad
 // comparison code or value type), `SOCHDB_CLOSED`.
 sochdb_status sochdb_query(struct sochdb_db *db, struct sochdb_txn *txn, const struct sochdb_query_request *query, struct sochdb_result *result, struct sochdb_error **err);
+
+// Renders a result as TOON text: one field named after the source holding a tabular
+// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+// strings; NaN and infinities are `null`.
+//
+// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+sochdb_status sochdb_result_toon(const struct sochdb_result *result, struct sochdb_buf *toon, struct sochdb_error **err);
+
+// Renders a result as JSON text: an array of objects, one per row, keyed by column
+// name, carrying the same data as the TOON text (binary cells as base64 strings).
+//
+// Ownership and errors: as `sochdb_result_toon`.
+sochdb_status sochdb_result_json(const struct sochdb_result *result, struct sochdb_buf *json, struct sochdb_error **err);
 
 // Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
 // result already freed are ignored.
