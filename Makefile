@@ -14,6 +14,7 @@ all: build
 ## build: the release library (libsochdb.so), the `sochdb` binary and the header check
 build:
 	$(CARGO) build --release --lib --bins
+	ln -sf libsochdb.so $(RELEASE_DIR)/libsochdb.so.0
 
 ## run: build, then serve the database in ./sochdb-data on ./sochdb-data/sochdb.sock
 run: build
@@ -46,7 +47,7 @@ lint:
 ## header: refresh the checked-in include/sochdb.h from src/ffi
 header:
 	$(CARGO) build --release --lib
-	cp "$$(ls -td target/release/build/sochdb-*/out | head -n 1)/sochdb.h" include/sochdb.h
+	cp "$$(ls -t target/release/build/sochdb-*/out/sochdb.h | head -n 1)" include/sochdb.h
 
 ## install: libsochdb.so (soname libsochdb.so.0, with its symlinks), the header,
 ## sochdb.pc for pkg-config and the sochdb binary under $(PREFIX) (and $(DESTDIR))

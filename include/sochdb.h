@@ -143,6 +143,24 @@
 // Type code of a null value (values only; not a column type).
 #define SOCHDB_TYPE_NULL 6
 
+// Filter comparison `=`.
+#define SOCHDB_OP_EQ 0
+
+// Filter comparison `!=`.
+#define SOCHDB_OP_NE 1
+
+// Filter comparison `<`.
+#define SOCHDB_OP_LT 2
+
+// Filter comparison `<=`.
+#define SOCHDB_OP_LE 3
+
+// Filter comparison `>`.
+#define SOCHDB_OP_GT 4
+
+// Filter comparison `>=`.
+#define SOCHDB_OP_GE 5
+
 // A write batch: puts and deletes applied atomically under one commit timestamp by
 // `sochdb_write_batch`. Later operations on the same key win. It is not tied to a
 // database and may be written several times.
@@ -175,6 +193,9 @@ typedef struct sochdb_error sochdb_error;
 // used from any thread, one call at a time (the views it returns are invalidated by the
 // next call, whichever thread makes it).
 typedef struct sochdb_iter sochdb_iter;
+
+// The storage behind a `sochdb_result` (opaque).
+typedef struct sochdb_result_data sochdb_result_data;
 
 // The storage behind a `sochdb_row` (opaque).
 typedef struct sochdb_row_data sochdb_row_data;
@@ -264,9 +285,9 @@ typedef struct sochdb_column {
 // A typed value: `kind` (one of `SOCHDB_TYPE_*`) says which field holds it.
 //
 // As input (row writes, query filters) the bytes of text and binary values are only
-// borrowed during the call; `kind` is validated, text must be UTF-8 and `boolean` 0 or
-// 1. As output (rows, query results) every pointer belongs to the object the value came
-// from, and text is followed by a NUL byte that `len` does not count.
+// borrowed during the call; `kind` is validated, text must be UTF-8, and `boolean` must
+// be 0 or 1. As output (rows, query results) every pointer belongs to the object the
+// value came from, and text is followed by a NUL byte that `len` does not count.
 typedef struct sochdb_value {
   // One of `SOCHDB_TYPE_*`.
   uint32_t kind;
@@ -307,6 +328,59 @@ typedef struct sochdb_row {
   // The library object that owns the values.
   struct sochdb_row_data *owner;
 } sochdb_row;
+
+// One condition of a query: `column op value`. Conditions are joined with AND.
+typedef struct sochdb_filter {
+  // Column compared (NUL-terminated UTF-8).
+  const char *column;
+  // One of `SOCHDB_OP_*`.
+  uint32_t op;
+  // Value compared with.
+  struct sochdb_value value;
+} sochdb_filter;
+
+// A query over a table, or over path-shaped keys under a path (`docs/1/title` and
+// `docs/1/body` form row `docs/1` with columns `title` and `body`).
+//
+// Every pointer is only borrowed during `sochdb_query`. Zero-initialize it, then set
+// `source` and what is needed.
+typedef struct sochdb_query_request {
+  // Table name or path (NUL-terminated UTF-8).
+  const char *source;
+  // Columns wanted, in order; `column_count` 0 means all (declared order for a
+  // table, sorted for paths).
+  const char *const *columns;
+  // Number of `columns`.
+  size_t column_count;
+  // Conditions, joined with AND (may be NULL when `filter_count` is 0).
+  const struct sochdb_filter *filters;
+  // Number of `filters`.
+  size_t filter_count;
+  // At most this many rows (0: no limit).
+  uint64_t limit;
+  // Rows skipped before the first returned.
+  uint64_t offset;
+} sochdb_query_request;
+
+// The result of `sochdb_query`: rows in key order, columns in the requested order.
+//
+// Ownership: every pointer belongs to the result; free it with `sochdb_result_free`,
+// which resets it to all zeros (freeing twice is harmless). `owner` is the library's
+// bookkeeping; do not change it. The result is immutable: safe to read from any thread.
+typedef struct sochdb_result {
+  // The table or path the rows came from (NUL-terminated).
+  const char *name;
+  // Column names (NUL-terminated), `column_count` of them.
+  const char *const *columns;
+  // Number of columns.
+  size_t column_count;
+  // The values, row after row: value `c` of row `r` is `values[r * column_count + c]`.
+  const struct sochdb_value *values;
+  // Number of rows.
+  size_t row_count;
+  // The library object that owns everything above.
+  struct sochdb_result_data *owner;
+} sochdb_result;
 
 #ifdef __cplusplus
 extern "C" {
@@ -360,6 +434,18 @@ void sochdb_buf_free(struct sochdb_buf *buf);
 //
 // Thread-safety: touches only `*opts`.
 void sochdb_options_init(struct sochdb_options *opts);
+
+// Opens (creating if needed) the database in directory `path`, running the engine in
+// this process. `opts` may be NULL for the defaults.
+//
+// The directory is locked while open: a second open, from this or another process,
+// fails with `SOCHDB_LOCKED` (share a database between processes with `sochdb serve` and
+// `sochdb_connect`). Ownership: `*db` receives a new handle (NULL on failure) to close
+// with `sochdb_close`; `path` and `opts` are only borrowed. Errors:
+// `SOCHDB_INVALID_ARGUMENT` (NULL `path` or `db`, bad options), `SOCHDB_LOCKED`,
+// `SOCHDB_IO`, `SOCHDB_CORRUPTION` (recovery found damage; the message names the file
+// and offset).
+sochdb_status sochdb_open(const char *path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
 
 // Closes the database and frees the handle. In socket mode this closes the connection
 // (the server aborts its open transactions); in-process it closes the engine. NULL is
@@ -501,6 +587,34 @@ sochdb_status sochdb_iter_next(struct sochdb_iter *iter, struct sochdb_slice *ke
 // freed.
 void sochdb_iter_free(struct sochdb_iter *iter);
 
+// Writes the value at a path. The path is NUL-terminated UTF-8 made of non-empty
+// segments joined by `/` (no NUL inside); it is stored under the key of its bytes, so
+// `sochdb_get` of `"users/alice/email"` reads the same value. `txn` may be NULL (the
+// write commits on its own) or a transaction of `db`.
+//
+// Ownership: everything is borrowed. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path,
+// naming the bad segment), `SOCHDB_TOO_LARGE`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_path_put(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Reads the value at a path into `*value`. An absent path returns `SOCHDB_NOT_FOUND`
+// with no error object; an empty value is `SOCHDB_OK` with `len` 0.
+//
+// Ownership: free `*value` with `sochdb_buf_free`. Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_get(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_buf *value, struct sochdb_error **err);
+
+// Deletes the value at a path (deleting an absent path is not an error).
+// Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_delete(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_error **err);
+
+// Starts an iterator over the entries below a path, segment-aware: the scan of `users`
+// covers `users/...` and never `users_archive/...`. Keys are the full paths. `flags` is
+// 0 or `SOCHDB_SCAN_REVERSE`; `limit` caps the entries (0: no limit).
+//
+// Ownership: `*iter` receives a new iterator (NULL on failure) to free with
+// `sochdb_iter_free`. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path, unknown flags,
+// NULL arguments), `SOCHDB_CLOSED`.
+sochdb_status sochdb_path_scan(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
 // Creates a table with `column_count` columns.
 //
 // Ownership: `name` and `columns` are only borrowed. Errors:
@@ -563,6 +677,35 @@ sochdb_status sochdb_row_delete(struct sochdb_db *db, struct sochdb_txn *txn, co
 // Frees a row's values and resets `*row` to all zeros. NULL, an all-zero row and a row
 // already freed are ignored.
 void sochdb_row_free(struct sochdb_row *row);
+
+// Runs a query. `txn` may be NULL (the latest committed state) or a transaction of
+// `db`. `*result` receives the rows; render them with `sochdb_result_toon` or
+// `sochdb_result_json`.
+//
+// Ownership: free `*result` with `sochdb_result_free` (it is all zeros after a
+// failure); the request is only borrowed. Errors: `SOCHDB_NOT_FOUND` (no such table or
+// path), `SOCHDB_INVALID_ARGUMENT` (NULL or bad fields, an unknown column, a bad
+// comparison code or value type), `SOCHDB_CLOSED`.
+sochdb_status sochdb_query(struct sochdb_db *db, struct sochdb_txn *txn, const struct sochdb_query_request *query, struct sochdb_result *result, struct sochdb_error **err);
+
+// Renders a result as TOON text: one field named after the source holding a tabular
+// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+// strings; NaN and infinities are `null`.
+//
+// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+sochdb_status sochdb_result_toon(const struct sochdb_result *result, struct sochdb_buf *toon, struct sochdb_error **err);
+
+// Renders a result as JSON text: an array of objects, one per row, keyed by column
+// name, carrying the same data as the TOON text (binary cells as base64 strings).
+//
+// Ownership and errors: as `sochdb_result_toon`.
+sochdb_status sochdb_result_json(const struct sochdb_result *result, struct sochdb_buf *json, struct sochdb_error **err);
+
+// Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
+// result already freed are ignored.
+void sochdb_result_free(struct sochdb_result *result);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -38,6 +38,8 @@ pub mod batch;
 
 pub mod iter;
 
+pub mod path;
+
 pub mod value;
 
 pub mod table;

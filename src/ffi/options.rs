@@ -7,6 +7,7 @@ use super::args;
 use super::guard::guard_void;
 use crate::backend::Isolation;
 use crate::error::{Error, Result};
+use crate::kernel::DbOptions;
 use crate::storage::Durability;
 
 /// Durability `Sync`: a commit returns after its bytes are on stable storage (default).
@@ -114,6 +115,34 @@ pub struct Options {
     pub connect_timeout: Option<Duration>,
     /// Request timeout, if any.
     pub request_timeout: Option<Duration>,
+}
+
+impl Options {
+    /// The in-process database options these stand for.
+    pub(crate) fn db_options(&self) -> Result<DbOptions> {
+        let mut o = DbOptions::default();
+        o.engine.durability = self.durability;
+        o.engine.read_only = self.read_only;
+        if let Some(b) = self.memtable_budget {
+            o.engine.memtable_budget = b;
+        }
+        if let Some(b) = self.cache_budget {
+            o.engine.cache_budget = b;
+        }
+        if let Some(d) = self.buffered_sync_interval {
+            o.engine.buffered_sync_interval = d;
+        }
+        o.default_isolation = self.isolation;
+        if let Some(d) = self.max_txn_age {
+            o.max_txn_age = d;
+        }
+        if let Some(b) = self.max_txn_write_bytes {
+            o.max_txn_write_bytes = usize::try_from(b).map_err(|_| {
+                Error::InvalidArgument(format!("max_txn_write_bytes of {b} does not fit memory"))
+            })?;
+        }
+        Ok(o)
+    }
 }
 
 /// Reads and validates the caller's options; NULL gives the defaults.
@@ -268,6 +297,15 @@ mod tests {
         assert!(p.read_only);
         assert_eq!(p.memtable_budget, Some(1 << 20));
         assert_eq!(p.request_timeout, Some(Duration::from_millis(250)));
+        let d = p.db_options().unwrap();
+        assert_eq!(d.engine.durability, Durability::Buffered);
+        assert!(d.engine.read_only);
+        assert_eq!(d.engine.memtable_budget, 1 << 20);
+        assert_eq!(d.default_isolation, Isolation::Snapshot);
+        assert_eq!(
+            d.max_txn_age,
+            crate::kernel::DbOptions::default().max_txn_age
+        );
         for bad in [
             sochdb_options {
                 durability: 3,

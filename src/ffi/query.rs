@@ -3,6 +3,7 @@
 use std::ffi::{CString, c_char};
 
 use super::args;
+use super::buf::sochdb_buf;
 use super::db::sochdb_db;
 use super::error::{c_message, sochdb_error};
 use super::guard::{guard_ok, guard_void};
@@ -45,7 +46,7 @@ pub struct sochdb_filter {
 /// `source` and what is needed.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
-pub struct sochdb_query {
+pub struct sochdb_query_request {
     /// Table name or path (NUL-terminated UTF-8).
     pub source: *const c_char,
     /// Columns wanted, in order; `column_count` 0 means all (declared order for a
@@ -193,7 +194,7 @@ fn filter_op(code: u32, what: &str) -> Result<FilterOp> {
 }
 
 /// Reads and validates the caller's request.
-fn request(q: *const sochdb_query) -> Result<QueryRequest> {
+fn request(q: *const sochdb_query_request) -> Result<QueryRequest> {
     let q = args::array(q, 1, "query")?
         .first()
         .copied()
@@ -240,7 +241,7 @@ fn request(q: *const sochdb_query) -> Result<QueryRequest> {
 pub unsafe extern "C" fn sochdb_query(
     db: *mut sochdb_db,
     txn: *mut sochdb_txn,
-    query: *const sochdb_query,
+    query: *const sochdb_query_request,
     result: *mut sochdb_result,
     err: *mut *mut sochdb_error,
 ) -> sochdb_status {
@@ -257,7 +258,7 @@ pub unsafe extern "C" fn sochdb_query(
 }
 
 /// The object behind a result the caller passes back.
-pub(crate) fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<ResultObj>> {
+fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<ResultObj>> {
     let r = args::array(result, 1, "result")?
         .first()
         .map(|r| r.owner)
@@ -265,9 +266,45 @@ pub(crate) fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<
     handle::get::<ResultObj>(r)
 }
 
-/// The backend's result behind a result object.
-pub(crate) fn backend_result(obj: &ResultObj) -> &QueryResult {
-    &obj.result
+/// Renders a result as TOON text: one field named after the source holding a tabular
+/// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+/// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+/// strings; NaN and infinities are `null`.
+///
+/// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+/// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_result_toon(
+    result: *const sochdb_result,
+    toon: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(toon, sochdb_buf::EMPTY);
+    guard_ok("sochdb_result_toon", err, || {
+        let out = args::out(toon, "toon")?;
+        let obj = result_obj(result)?;
+        args::set(out, sochdb_buf::from_text(obj.result.to_toon()));
+        Ok(())
+    })
+}
+
+/// Renders a result as JSON text: an array of objects, one per row, keyed by column
+/// name, carrying the same data as the TOON text (binary cells as base64 strings).
+///
+/// Ownership and errors: as `sochdb_result_toon`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_result_json(
+    result: *const sochdb_result,
+    json: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(json, sochdb_buf::EMPTY);
+    guard_ok("sochdb_result_json", err, || {
+        let out = args::out(json, "json")?;
+        let obj = result_obj(result)?;
+        args::set(out, sochdb_buf::from_text(obj.result.to_json()));
+        Ok(())
+    })
 }
 
 /// Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
@@ -304,8 +341,8 @@ mod tests {
     use std::ffi::CStr;
     use std::ptr::{null, null_mut};
 
-    fn blank() -> sochdb_query {
-        sochdb_query {
+    fn blank() -> sochdb_query_request {
+        sochdb_query_request {
             source: null(),
             columns: null(),
             column_count: 0,
@@ -334,7 +371,7 @@ mod tests {
             op: SOCHDB_OP_GE,
             value: v,
         }];
-        let q = sochdb_query {
+        let q = sochdb_query_request {
             source: name.as_ptr(),
             columns: cols.as_ptr(),
             column_count: 2,
@@ -354,13 +391,13 @@ mod tests {
             op: 6,
             ..filters[0]
         }];
-        let e = request(&sochdb_query {
+        let e = request(&sochdb_query_request {
             filters: bad.as_ptr(),
             ..q
         })
         .unwrap_err();
         assert!(e.to_string().contains("filter on column a"), "{e}");
-        let e = request(&sochdb_query {
+        let e = request(&sochdb_query_request {
             column_count: 3,
             columns: null(),
             ..q
@@ -425,7 +462,7 @@ mod tests {
                     null_mut(),
                 );
             }
-            let q = sochdb_query {
+            let q = sochdb_query_request {
                 source: c"t".as_ptr(),
                 ..blank()
             };
@@ -446,7 +483,7 @@ mod tests {
             sochdb_result_free(&mut r);
             sochdb_result_free(null_mut());
 
-            let q = sochdb_query {
+            let q = sochdb_query_request {
                 source: c"nope".as_ptr(),
                 ..blank()
             };

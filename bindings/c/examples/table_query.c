@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     }
 
     sochdb_filter good[] = {{"score", SOCHDB_OP_GE, number(90)}};
-    sochdb_query q = {0};
+    sochdb_query_request q = {0};
     q.source = "players";
     q.filters = good;
     q.filter_count = 1;
