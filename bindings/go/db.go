@@ -6,8 +6,8 @@ package sochdb
 
 #cgo noescape sochdb_open
 #cgo nocallback sochdb_open
-#cgo noescape sochdb_connect
-#cgo nocallback sochdb_connect
+#cgo noescape sgo_connect
+#cgo nocallback sgo_connect
 #cgo noescape sochdb_close
 #cgo nocallback sochdb_close
 #cgo noescape sochdb_checkpoint
@@ -88,7 +88,7 @@ func open(where string, opts *Options, remote bool) (*DB, error) {
 	var cerr *C.sochdb_error
 	var st C.sochdb_status
 	if remote {
-		st = C.sochdb_connect(cstr(cpath), &co, &p, &cerr)
+		st = C.sgo_connect(cstr(cpath), &co, &p, &cerr)
 	} else {
 		st = C.sochdb_open(cstr(cpath), &co, &p, &cerr)
 	}
@@ -103,6 +103,9 @@ func open(where string, opts *Options, remote bool) (*DB, error) {
 // enter takes the shared lock and returns the live handle, or an error (without the
 // lock) once the database is closed. Every successful enter is paired with leave.
 func (db *DB) enter() (*C.sochdb_db, error) {
+	if db == nil {
+		return nil, errDBClosed
+	}
 	db.mu.RLock()
 	if db.ptr == nil {
 		db.mu.RUnlock()
@@ -119,6 +122,9 @@ func (db *DB) leave() { db.mu.RUnlock() }
 // transactions and iterators fail with ErrClosed afterwards and should still be ended
 // or closed. Closing twice returns an error wrapping ErrClosed.
 func (db *DB) Close() error {
+	if db == nil {
+		return errDBClosed
+	}
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.ptr == nil {

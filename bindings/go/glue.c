@@ -177,3 +177,13 @@ sochdb_status sgo_iter_fill(sochdb_iter *iter, uint8_t *arena, size_t cap, size_
     if (n == 0 && !*spilled && *done) return SOCHDB_NOT_FOUND;
     return SOCHDB_OK;
 }
+
+/* TEMPORARY until the socket client lands in the library. */
+sochdb_status sochdb_connect(const char *path, const sochdb_options *opts, sochdb_db **db,
+                             sochdb_error **err);
+#pragma weak sochdb_connect
+sochdb_status sgo_connect(const char *path, const sochdb_options *opts, sochdb_db **db,
+                          sochdb_error **err) {
+    if (&sochdb_connect == NULL) return SOCHDB_PROTOCOL;
+    return sochdb_connect(path, opts, db, err);
+}

@@ -80,6 +80,9 @@ func (db *DB) BeginTx(opts TxOptions) (*Tx, error) {
 // than once and must not have effects outside the transaction. fn must not call Commit
 // or Rollback.
 func (db *DB) Update(fn func(*Tx) error) error {
+	if db == nil {
+		return errDBClosed
+	}
 	var err error
 	for attempt := 0; attempt <= db.retries; attempt++ {
 		if attempt > 0 {
@@ -137,6 +140,9 @@ func (tx *Tx) Writable() bool { return tx.writable }
 // enter locks the transaction and the database and returns their handles; on success
 // the caller must call leave.
 func (tx *Tx) enter() (*C.sochdb_db, *C.sochdb_txn, error) {
+	if tx == nil {
+		return nil, nil, errTxDone
+	}
 	tx.mu.Lock()
 	if tx.ptr == nil {
 		tx.mu.Unlock()
@@ -162,6 +168,9 @@ var errManaged = newError(StatusInvalidArgument, "Commit and Rollback are not al
 // transaction, its snapshot timestamp). The transaction has ended when Commit returns,
 // whatever the outcome. ErrConflict means nothing of it became visible: run it again.
 func (tx *Tx) Commit() (uint64, error) {
+	if tx == nil {
+		return 0, errTxDone
+	}
 	if tx.managed {
 		return 0, errManaged
 	}
@@ -188,6 +197,9 @@ func (tx *Tx) commit() (uint64, error) {
 // that already ended returns an error wrapping ErrClosed, so `defer tx.Rollback()`
 // after a Commit is harmless.
 func (tx *Tx) Rollback() error {
+	if tx == nil {
+		return errTxDone
+	}
 	if tx.managed {
 		return errManaged
 	}
