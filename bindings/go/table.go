@@ -166,7 +166,8 @@ func (db *DB) DescribeTable(name string) (*Table, error) {
 }
 
 // InsertRow inserts a row under the next free id, which it returns. Columns not in
-// fields are null.
+// fields are null. Outside a transaction, a row write that fails with ErrConflict
+// (concurrent inserts drawing ids) left no trace and is retried like DB.Update.
 func (db *DB) InsertRow(table string, fields Fields) (uint64, error) {
 	return scope{db: db}.writeRow(C.SGO_INSERT, table, nil, fields)
 }
@@ -273,18 +274,27 @@ func (s scope) writeRow(mode C.int, table string, id *uint64, fields Fields) (ui
 			givenp = &given
 		}
 	}
-	dp, tp, err := s.enter()
-	if err != nil {
-		return 0, err
+	// On its own (no Tx) a row write is a one-shot transaction; one that conflicts
+	// (for example two inserts drawing the next id) left no trace and is retried like
+	// DB.Update.
+	for attempt := 0; ; attempt++ {
+		dp, tp, err := s.enter()
+		if err != nil {
+			return 0, err
+		}
+		var out C.uint64_t
+		var cerr *C.sochdb_error
+		st := C.sgo_row_write(mode, dp, tp, cstr(ctable), givenp, given, e.ptr(), fp, C.size_t(len(cf)), &out, &cerr)
+		s.leave()
+		if st == C.SOCHDB_OK {
+			return uint64(out), nil
+		}
+		err = takeError(st, cerr)
+		if s.tx != nil || st != C.SOCHDB_CONFLICT || attempt >= s.db.retries {
+			return 0, err
+		}
+		backoff(attempt + 1)
 	}
-	var out C.uint64_t
-	var cerr *C.sochdb_error
-	st := C.sgo_row_write(mode, dp, tp, cstr(ctable), givenp, given, e.ptr(), fp, C.size_t(len(cf)), &out, &cerr)
-	s.leave()
-	if st != C.SOCHDB_OK {
-		return 0, takeError(st, cerr)
-	}
-	return uint64(out), nil
 }
 
 func (s scope) getRow(table string, id uint64) ([]any, error) {
