@@ -25,7 +25,9 @@ func TestConcurrentUse(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				fail := func(format string, args ...any) { errs <- fmt.Errorf("worker %d: "+format, append([]any{g}, args...)...) }
+				fail := func(format string, args ...any) {
+					errs <- fmt.Errorf("worker %d: "+format, append([]any{g}, args...)...)
+				}
 				for i := range ops {
 					key := e.k(fmt.Sprintf("w%02d/%03d", g, i))
 					val := []byte(strconv.Itoa(i * 7))

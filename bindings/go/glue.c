@@ -187,3 +187,22 @@ sochdb_status sgo_connect(const char *path, const sochdb_options *opts, sochdb_d
     if (&sochdb_connect == NULL) return SOCHDB_PROTOCOL;
     return sochdb_connect(path, opts, db, err);
 }
+
+sochdb_status sgo_get(sochdb_db *db, sochdb_txn *txn, const uint8_t *key, size_t key_len,
+                      const char *path, uint8_t *dst, size_t dst_cap, sgo_read *out) {
+    sochdb_buf v = {0};
+    out->err = NULL;
+    out->big.data = NULL;
+    out->big.len = out->big.cap = 0;
+    sochdb_status st = path ? sochdb_path_get(db, txn, path, &v, &out->err)
+                            : sochdb_get(db, txn, key, key_len, &v, &out->err);
+    out->len = v.len;
+    if (st != SOCHDB_OK) return st;
+    if (v.len <= dst_cap) {
+        if (v.len) memcpy(dst, v.data, v.len);
+        sochdb_buf_free(&v);
+    } else {
+        out->big = v;
+    }
+    return SOCHDB_OK;
+}

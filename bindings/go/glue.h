@@ -58,6 +58,18 @@ enum { SGO_RENDER_NONE = 0, SGO_RENDER_TOON = 1, SGO_RENDER_JSON = 2 };
 /* Returned (besides the sochdb statuses) when a helper cannot allocate. */
 #define SGO_NO_MEMORY (-1)
 
+/* What sgo_get hands back (one struct, so cgo checks one pointer argument). */
+typedef struct sgo_read {
+    size_t len;          /* the value's length */
+    sochdb_buf big;      /* a value larger than dst, for the caller to copy and free */
+    sochdb_error *err;   /* the error object of a failure */
+} sgo_read;
+
+/* Reads a key (or, when path is not NULL, a path). A value of at most dst_cap bytes is
+ * copied into dst and its buffer freed; a larger one is left in out->big. */
+sochdb_status sgo_get(sochdb_db *db, sochdb_txn *txn, const uint8_t *key, size_t key_len,
+                      const char *path, uint8_t *dst, size_t dst_cap, sgo_read *out);
+
 sochdb_status sgo_commit(sochdb_txn *txn, uint64_t *commit_ts, sochdb_error **err);
 
 sochdb_status sgo_row_write(int mode, sochdb_db *db, sochdb_txn *txn, const char *table,

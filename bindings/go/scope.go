@@ -3,14 +3,12 @@ package sochdb
 /*
 #include "glue.h"
 
-#cgo noescape sochdb_get
-#cgo nocallback sochdb_get
+#cgo noescape sgo_get
+#cgo nocallback sgo_get
 #cgo noescape sochdb_put
 #cgo nocallback sochdb_put
 #cgo noescape sochdb_delete
 #cgo nocallback sochdb_delete
-#cgo noescape sochdb_path_get
-#cgo nocallback sochdb_path_get
 #cgo noescape sochdb_path_put
 #cgo nocallback sochdb_path_put
 #cgo noescape sochdb_path_delete
@@ -23,6 +21,8 @@ package sochdb
 #cgo nocallback sochdb_path_scan
 */
 import "C"
+
+import "unsafe"
 
 // scope is where an operation runs: on the database alone (tx nil: a transaction of
 // its own, or the latest committed state for reads) or inside tx. DB and Tx methods are
@@ -56,14 +56,29 @@ func (s scope) get(key []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf C.sochdb_buf
-	var cerr *C.sochdb_error
-	st := C.sochdb_get(dp, tp, bytesPtr(key), C.size_t(len(key)), &buf, &cerr)
+	var small [smallValue]byte
+	var out C.sgo_read
+	st := C.sgo_get(dp, tp, bytesPtr(key), C.size_t(len(key)), nil,
+		(*C.uint8_t)(unsafe.Pointer(&small[0])), smallValue, &out)
 	s.leave()
+	return getResult(st, &small, &out)
+}
+
+// smallValue is the size of the stack buffer a read copies into in the same cgo call;
+// larger values take a second call to free the library's buffer.
+const smallValue = 256
+
+// getResult turns the outcome of sgo_get into a fresh Go slice.
+func getResult(st C.sochdb_status, small *[smallValue]byte, r *C.sgo_read) ([]byte, error) {
 	if st != C.SOCHDB_OK {
-		return nil, takeError(st, cerr)
+		return nil, takeError(st, r.err)
 	}
-	return takeBuf(&buf), nil
+	if r.big.data != nil {
+		return takeBuf(&r.big), nil
+	}
+	out := make([]byte, int(r.len))
+	copy(out, small[:r.len])
+	return out, nil
 }
 
 func (s scope) put(key, value []byte) error {
@@ -103,14 +118,11 @@ func (s scope) getPath(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var buf C.sochdb_buf
-	var cerr *C.sochdb_error
-	st := C.sochdb_path_get(dp, tp, cstr(cp), &buf, &cerr)
+	var small [smallValue]byte
+	var out C.sgo_read
+	st := C.sgo_get(dp, tp, nil, 0, cstr(cp), (*C.uint8_t)(unsafe.Pointer(&small[0])), smallValue, &out)
 	s.leave()
-	if st != C.SOCHDB_OK {
-		return nil, takeError(st, cerr)
-	}
-	return takeBuf(&buf), nil
+	return getResult(st, &small, &out)
 }
 
 func (s scope) putPath(path string, value []byte) error {
