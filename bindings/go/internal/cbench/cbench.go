@@ -4,8 +4,6 @@
 package cbench
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../../../../include
-#cgo LDFLAGS: -L${SRCDIR}/../../../../target/release -Wl,-rpath,${SRCDIR}/../../../../target/release -lsochdb
 #include <stdlib.h>
 #include "sochdb.h"
 
