@@ -57,9 +57,11 @@ pub struct sochdb_options {
     pub max_txn_age_ms: u64,
     /// A transaction that buffers more written bytes fails, in bytes (0: the default).
     pub max_txn_write_bytes: u64,
-    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default).
+    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+    /// 5 s).
     pub connect_timeout_ms: u64,
-    /// Socket mode: how long one request may take, in ms (0: no limit).
+    /// Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+    /// that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
     pub request_timeout_ms: u64,
 }
 
