@@ -257,16 +257,18 @@ typedef struct sochdb_options {
   uint64_t max_txn_age_ms;
   // A transaction that buffers more written bytes fails, in bytes (0: the default).
   uint64_t max_txn_write_bytes;
-  // Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default).
+  // Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+  // 5 s).
   uint64_t connect_timeout_ms;
-  // Socket mode: how long one request may take, in ms (0: no limit).
+  // Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+  // that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
   uint64_t request_timeout_ms;
 } sochdb_options;
 
 // A borrowed view of bytes owned by the library; never freed by the caller. Each
 // function that returns one says how long it stays valid.
 typedef struct sochdb_slice {
-  // The bytes (NULL when `len` is 0).
+  // The bytes: never NULL in a view the library filled, even when `len` is 0.
   const uint8_t *data;
   // Number of bytes.
   size_t len;
