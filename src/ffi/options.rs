@@ -7,6 +7,7 @@ use super::args;
 use super::guard::guard_void;
 use crate::backend::Isolation;
 use crate::error::{Error, Result};
+use crate::ipc::client::ClientOptions;
 use crate::kernel::DbOptions;
 use crate::storage::Durability;
 
@@ -144,6 +145,21 @@ impl Options {
             })?;
         }
         Ok(o)
+    }
+}
+
+impl Options {
+    /// The socket client options these stand for.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        let mut o = ClientOptions::default();
+        if let Some(d) = self.connect_timeout {
+            o.connect_timeout = d;
+        }
+        if let Some(d) = self.request_timeout {
+            o.request_timeout = Some(d);
+        }
+        o.client_name = format!("sochdb-c {}", crate::VERSION);
+        o
     }
 }
 

@@ -104,8 +104,7 @@ fn read_raw(ptr: *const sochdb_server_options) -> Result<sochdb_server_options> 
     }
     if size > ours {
         // SAFETY: the caller's struct holds `size` readable bytes.
-        let extra =
-            unsafe { std::slice::from_raw_parts(ptr.cast::<u8>().add(ours), size - ours) };
+        let extra = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>().add(ours), size - ours) };
         if extra.iter().any(|b| *b != 0) {
             return Err(Error::InvalidArgument(format!(
                 "server options struct of {size} bytes sets fields this library ({ours} \
@@ -260,8 +259,14 @@ mod tests {
         assert!(read(std::ptr::null()).is_ok());
         for bad in [
             sochdb_server_options { log: 2, ..o },
-            sochdb_server_options { struct_size: 1, ..o },
-            sochdb_server_options { allowed_uids: std::ptr::null(), ..o },
+            sochdb_server_options {
+                struct_size: 1,
+                ..o
+            },
+            sochdb_server_options {
+                allowed_uids: std::ptr::null(),
+                ..o
+            },
         ] {
             assert_eq!(read(&bad).unwrap_err().status(), Status::InvalidArgument);
         }
