@@ -16,6 +16,7 @@ use super::status::{SOCHDB_NOT_FOUND, SOCHDB_OK, sochdb_status};
 use super::txn::{Scope, sochdb_txn};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::ipc::client::Client;
 use crate::kernel::Database;
 use crate::storage::{check_key, check_value};
 
@@ -109,6 +110,34 @@ pub unsafe extern "C" fn sochdb_open(
         let opts = options::read(opts)?.db_options()?;
         let database = Database::open(Path::new(path), opts)?;
         args::set(out, register(Arc::new(database)));
+        Ok(())
+    })
+}
+
+/// Connects to the `sochdb serve` (or `sochdb_server_start`) listening on the Unix socket
+/// `socket_path`. `opts` may be NULL; only `connect_timeout_ms` and `request_timeout_ms`
+/// apply (the server's options govern storage). The handle is used exactly like one from
+/// `sochdb_open`; it is safe to share between threads (calls on one connection are
+/// serialized). Transactions live on the connection: closing it aborts them.
+///
+/// Ownership: `*db` receives a new handle (NULL on failure) to close with
+/// `sochdb_close`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad options),
+/// `SOCHDB_IO` (no server listens there), `SOCHDB_PROTOCOL` (the peer refused the
+/// connection or does not speak the protocol), `SOCHDB_TIMEOUT`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_connect(
+    socket_path: *const c_char,
+    opts: *const sochdb_options,
+    db: *mut *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(db, std::ptr::null_mut());
+    guard_ok("sochdb_connect", err, || {
+        let out = args::out(db, "db")?;
+        let path = args::string(socket_path, "socket_path")?;
+        let opts = options::read(opts)?.client_options();
+        let client = Client::connect(Path::new(path), opts)?;
+        args::set(out, register(Arc::new(client)));
         Ok(())
     })
 }

@@ -46,6 +46,8 @@ pub mod table;
 
 pub mod query;
 
+pub mod server;
+
 // Internal plumbing (no C items).
 pub(crate) mod args;
 pub(crate) mod guard;

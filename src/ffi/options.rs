@@ -7,6 +7,7 @@ use super::args;
 use super::guard::guard_void;
 use crate::backend::Isolation;
 use crate::error::{Error, Result};
+use crate::ipc::client::ClientOptions;
 use crate::kernel::DbOptions;
 use crate::storage::Durability;
 
@@ -57,9 +58,11 @@ pub struct sochdb_options {
     pub max_txn_age_ms: u64,
     /// A transaction that buffers more written bytes fails, in bytes (0: the default).
     pub max_txn_write_bytes: u64,
-    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default).
+    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+    /// 5 s).
     pub connect_timeout_ms: u64,
-    /// Socket mode: how long one request may take, in ms (0: no limit).
+    /// Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+    /// that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
     pub request_timeout_ms: u64,
 }
 
@@ -142,6 +145,21 @@ impl Options {
             })?;
         }
         Ok(o)
+    }
+}
+
+impl Options {
+    /// The socket client options these stand for.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        let mut o = ClientOptions::default();
+        if let Some(d) = self.connect_timeout {
+            o.connect_timeout = d;
+        }
+        if let Some(d) = self.request_timeout {
+            o.request_timeout = Some(d);
+        }
+        o.client_name = format!("sochdb-c {}", crate::VERSION);
+        o
     }
 }
 

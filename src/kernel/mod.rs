@@ -678,7 +678,8 @@ impl Backend for Database {
             inner.release(entry.snapshot, entry.rw);
             TxnCounters::bump(&inner.counters.aborted);
         }
-        Ok(())
+        // Sync every commit, stop the engine's background work, release the directory.
+        inner.engine.close()
     }
 }
 

@@ -527,8 +527,8 @@ static void test_iter(void) {
     CHECK(strcmp(got, "iter/a2=v;iter/a3=v;iter/b1=v;") == 0);
     sochdb_iter_free(it);
 
-    /* An empty end is unbounded. */
-    CHECK_ST(sochdb_scan_range(db, NULL, B("iter/b2"), NULL, 0, 0, 0, &it, NULL), SOCHDB_OK);
+    /* An empty end is unbounded (the limit keeps other tests' keys out in socket mode). */
+    CHECK_ST(sochdb_scan_range(db, NULL, B("iter/b2"), NULL, 0, 0, 3, &it, NULL), SOCHDB_OK);
     drain(it, got, sizeof got);
     CHECK(strcmp(got, "iter/b2=v;iter/e=;itex=outside;") == 0);
     sochdb_iter_free(it);
