@@ -6,8 +6,8 @@ package sochdb
 
 #cgo noescape sochdb_open
 #cgo nocallback sochdb_open
-#cgo noescape sgo_connect
-#cgo nocallback sgo_connect
+#cgo noescape sochdb_connect
+#cgo nocallback sochdb_connect
 #cgo noescape sochdb_close
 #cgo nocallback sochdb_close
 #cgo noescape sochdb_checkpoint
@@ -88,7 +88,7 @@ func open(where string, opts *Options, remote bool) (*DB, error) {
 	var cerr *C.sochdb_error
 	var st C.sochdb_status
 	if remote {
-		st = C.sgo_connect(cstr(cpath), &co, &p, &cerr)
+		st = C.sochdb_connect(cstr(cpath), &co, &p, &cerr)
 	} else {
 		st = C.sochdb_open(cstr(cpath), &co, &p, &cerr)
 	}

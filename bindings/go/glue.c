@@ -178,16 +178,6 @@ sochdb_status sgo_iter_fill(sochdb_iter *iter, uint8_t *arena, size_t cap, size_
     return SOCHDB_OK;
 }
 
-/* TEMPORARY until the socket client lands in the library. */
-sochdb_status sochdb_connect(const char *path, const sochdb_options *opts, sochdb_db **db,
-                             sochdb_error **err);
-#pragma weak sochdb_connect
-sochdb_status sgo_connect(const char *path, const sochdb_options *opts, sochdb_db **db,
-                          sochdb_error **err) {
-    if (&sochdb_connect == NULL) return SOCHDB_PROTOCOL;
-    return sochdb_connect(path, opts, db, err);
-}
-
 sochdb_status sgo_get(sochdb_db *db, sochdb_txn *txn, const uint8_t *key, size_t key_len,
                       const char *path, uint8_t *dst, size_t dst_cap, sgo_read *out) {
     sochdb_buf v = {0};

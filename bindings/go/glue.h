@@ -93,5 +93,4 @@ sochdb_status sgo_iter_fill(sochdb_iter *iter, uint8_t *arena, size_t cap, size_
                             size_t max, size_t *count, int *done, sochdb_slice *spill_key,
                             sochdb_slice *spill_value, int *spilled, sochdb_error **err);
 
-sochdb_status sgo_connect(const char *path, const sochdb_options *opts, sochdb_db **db, sochdb_error **err); /* TEMPORARY */
 #endif
