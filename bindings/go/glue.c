@@ -181,18 +181,33 @@ sochdb_status sgo_iter_fill(sochdb_iter *iter, uint8_t *arena, size_t cap, size_
 sochdb_status sgo_get(sochdb_db *db, sochdb_txn *txn, const uint8_t *key, size_t key_len,
                       const char *path, uint8_t *dst, size_t dst_cap, sgo_read *out) {
     sochdb_buf v = {0};
-    out->err = NULL;
-    out->big.data = NULL;
-    out->big.len = out->big.cap = 0;
-    sochdb_status st = path ? sochdb_path_get(db, txn, path, &v, &out->err)
-                            : sochdb_get(db, txn, key, key_len, &v, &out->err);
+    sochdb_error *err = NULL;
+    memset(out, 0, sizeof *out);
+    sochdb_status st = path ? sochdb_path_get(db, txn, path, &v, &err)
+                            : sochdb_get(db, txn, key, key_len, &v, &err);
+    out->err = (uintptr_t)err;
     out->len = v.len;
     if (st != SOCHDB_OK) return st;
     if (v.len <= dst_cap) {
         if (v.len) memcpy(dst, v.data, v.len);
         sochdb_buf_free(&v);
     } else {
-        out->big = v;
+        out->big_data = (uintptr_t)v.data;
+        out->big_cap = v.cap;
     }
     return SOCHDB_OK;
 }
+
+void sgo_read_take(sgo_read *out, uint8_t *dst) {
+    sochdb_buf v;
+    v.data = (uint8_t *)out->big_data;
+    v.len = out->len;
+    v.cap = out->big_cap;
+    if (v.data == NULL) return;
+    memcpy(dst, v.data, v.len);
+    sochdb_buf_free(&v);
+    out->big_data = 0;
+    out->big_cap = 0;
+}
+
+sochdb_error *sgo_read_error(const sgo_read *out) { return (sochdb_error *)out->err; }

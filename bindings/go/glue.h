@@ -58,17 +58,27 @@ enum { SGO_RENDER_NONE = 0, SGO_RENDER_TOON = 1, SGO_RENDER_JSON = 2 };
 /* Returned (besides the sochdb statuses) when a helper cannot allocate. */
 #define SGO_NO_MEMORY (-1)
 
-/* What sgo_get hands back (one struct, so cgo checks one pointer argument). */
+/* What sgo_get hands back. Its pointers are stored as integers so that the struct
+ * holds no pointer: cgo then has nothing to check when Go passes its address, which
+ * keeps the common read to one cheap call. sgo_read_take and sgo_read_error turn them
+ * back into what they are. */
 typedef struct sgo_read {
     size_t len;          /* the value's length */
-    sochdb_buf big;      /* a value larger than dst, for the caller to copy and free */
-    sochdb_error *err;   /* the error object of a failure */
+    uintptr_t big_data;  /* a value larger than dst: the library's buffer ... */
+    size_t big_cap;      /* ... and its allocation size */
+    uintptr_t err;       /* the error object of a failure */
 } sgo_read;
 
 /* Reads a key (or, when path is not NULL, a path). A value of at most dst_cap bytes is
- * copied into dst and its buffer freed; a larger one is left in out->big. */
+ * copied into dst and its buffer freed; a larger one is left in out->big_*. */
 sochdb_status sgo_get(sochdb_db *db, sochdb_txn *txn, const uint8_t *key, size_t key_len,
                       const char *path, uint8_t *dst, size_t dst_cap, sgo_read *out);
+
+/* Copies the large value of a read into dst (out->len bytes) and frees its buffer. */
+void sgo_read_take(sgo_read *out, uint8_t *dst);
+
+/* The error object of a failed read. */
+sochdb_error *sgo_read_error(const sgo_read *out);
 
 sochdb_status sgo_commit(sochdb_txn *txn, uint64_t *commit_ts, sochdb_error **err);
 

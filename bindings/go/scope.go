@@ -5,6 +5,10 @@ package sochdb
 
 #cgo noescape sgo_get
 #cgo nocallback sgo_get
+#cgo noescape sgo_read_take
+#cgo nocallback sgo_read_take
+#cgo noescape sgo_read_error
+#cgo nocallback sgo_read_error
 #cgo noescape sochdb_put
 #cgo nocallback sochdb_put
 #cgo noescape sochdb_delete
@@ -71,13 +75,14 @@ const smallValue = 256
 // getResult turns the outcome of sgo_get into a fresh Go slice.
 func getResult(st C.sochdb_status, small *[smallValue]byte, r *C.sgo_read) ([]byte, error) {
 	if st != C.SOCHDB_OK {
-		return nil, takeError(st, r.err)
-	}
-	if r.big.data != nil {
-		return takeBuf(&r.big), nil
+		return nil, takeError(st, C.sgo_read_error(r))
 	}
 	out := make([]byte, int(r.len))
-	copy(out, small[:r.len])
+	if r.big_data != 0 {
+		C.sgo_read_take(r, (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(out))))
+	} else {
+		copy(out, small[:r.len])
+	}
 	return out, nil
 }
 
