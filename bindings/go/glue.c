@@ -1,4 +1,4 @@
-/* C helpers of the Go SDK; see glue.h. */
+/* The C glue of the Go SDK; see glue.h. */
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* C helpers of the Go SDK. They let one cgo call do what would otherwise take several
+/* C glue of the Go SDK: functions that let one cgo call do what would otherwise take several
  * (commit and free, a batch, a query and its rendering, many iterator steps), and they
  * take arrays of pointer-free descriptors whose bytes live in one Go arena, so that Go
  * memory handed to C never holds Go pointers (the cgo pointer rules). Nothing here keeps
@@ -55,7 +55,7 @@ enum { SGO_PUT = 0, SGO_DELETE = 1 };
 enum { SGO_INSERT = 0, SGO_UPSERT = 1, SGO_UPDATE = 2 };
 enum { SGO_RENDER_NONE = 0, SGO_RENDER_TOON = 1, SGO_RENDER_JSON = 2 };
 
-/* Returned (besides the sochdb statuses) when a helper cannot allocate. */
+/* Returned (besides the sochdb statuses) when the glue cannot allocate. */
 #define SGO_NO_MEMORY (-1)
 
 /* What sgo_get hands back. Its pointers are stored as integers so that the struct
