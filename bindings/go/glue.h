@@ -1,8 +1,8 @@
-/* C glue of the Go SDK: functions that let one cgo call do what would otherwise take several
- * (commit and free, a batch, a query and its rendering, many iterator steps), and they
- * take arrays of pointer-free descriptors whose bytes live in one Go arena, so that Go
- * memory handed to C never holds Go pointers (the cgo pointer rules). Nothing here keeps
- * a pointer after it returns. */
+/* The C glue of the Go SDK. Its functions let one cgo call do what would otherwise take
+ * several (commit and free, a batch, a query and its rendering, many iterator steps).
+ * They take arrays of pointer-free descriptors whose bytes live in one Go arena, so
+ * that Go memory handed to C never holds Go pointers (the cgo pointer rules). Nothing
+ * here keeps a pointer after it returns. */
 #ifndef SOCHDB_GO_GLUE_H
 #define SOCHDB_GO_GLUE_H
 
