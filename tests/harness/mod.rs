@@ -7,6 +7,7 @@
 //! `campaign NAME: figure=N ... violations=N`, which the script collects.
 #![allow(dead_code)]
 
+pub mod cabi;
 pub mod mixed;
 
 use std::time::{SystemTime, UNIX_EPOCH};
