@@ -136,3 +136,78 @@ fn round_check_accepts_correct_outcomes_and_names_each_violation() {
     });
     assert!(v.iter().any(|m| m.contains("row 7")), "{v:?}");
 }
+
+#[test]
+fn history_checker_catches_lost_updates_dirty_reads_and_stale_reads() {
+    use harness::history::{End, Step, Txn, check};
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let append = |key, elem: &str, list: &[&str]| Step::Append {
+        key,
+        elem: elem.into(),
+        list: s(list),
+    };
+    let read = |key, list: &[&str]| Step::Read { key, list: s(list) };
+    let txn = |thread, steps, end| Txn {
+        thread,
+        steps,
+        end,
+        read_only: false,
+    };
+    // A serial history passes.
+    let ok = [
+        txn(
+            0,
+            vec![read(0, &[]), append(0, "a", &["a"])],
+            End::Committed(1),
+        ),
+        txn(
+            1,
+            vec![read(0, &["a"]), append(0, "b", &["a", "b"])],
+            End::Committed(2),
+        ),
+        txn(2, vec![read(0, &["a", "b"])], End::Committed(2)),
+    ];
+    assert_eq!(check(&ok).violations, Vec::<String>::new());
+    // Two appends on the same version: a lost update.
+    let lost = [
+        txn(
+            0,
+            vec![read(0, &[]), append(0, "a", &["a"])],
+            End::Committed(1),
+        ),
+        txn(
+            1,
+            vec![read(0, &[]), append(0, "b", &["b"])],
+            End::Committed(2),
+        ),
+    ];
+    assert!(
+        check(&lost)
+            .violations
+            .iter()
+            .any(|v| v.contains("lost update"))
+    );
+    // An element of an aborted transaction seen.
+    let dirty = [
+        txn(0, vec![read(0, &[]), append(0, "a", &["a"])], End::Aborted),
+        txn(1, vec![read(0, &["a"])], End::Committed(1)),
+    ];
+    assert!(
+        check(&dirty)
+            .violations
+            .iter()
+            .any(|v| v.contains("aborted"))
+    );
+    // A read that is stale for its timestamp, though the graph has no cycle.
+    let stale = [
+        txn(
+            0,
+            vec![read(0, &[]), append(0, "a", &["a"])],
+            End::Committed(1),
+        ),
+        txn(1, vec![read(0, &[])], End::Committed(5)),
+    ];
+    let v = check(&stale).violations;
+    assert!(v.iter().any(|v| v.contains("timestamp 5")), "{v:?}");
+    assert!(!v.iter().any(|v| v.contains("cycle")), "{v:?}");
+}

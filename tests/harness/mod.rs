@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod cabi;
+pub mod history;
 pub mod mixed;
 
 use std::time::{SystemTime, UNIX_EPOCH};
