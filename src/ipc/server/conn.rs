@@ -11,6 +11,7 @@ use std::io;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::session::Session;
 use super::{Shared, describe_peer};
@@ -92,6 +93,7 @@ enum End {
     ClientClosed,
     Shutdown,
     IdleTimeout,
+    SlowFrame,
     BrokenFrame(String),
     ReadError(io::Error),
     WriteError(io::Error),
@@ -117,6 +119,13 @@ pub(crate) fn run(shared: &Arc<Shared>, mut stream: UnixStream, id: u64, peer: P
                 .idle_timeouts
                 .fetch_add(1, Ordering::Relaxed);
             "closed after the idle timeout".to_string()
+        }
+        End::SlowFrame => {
+            shared
+                .counters
+                .idle_timeouts
+                .fetch_add(1, Ordering::Relaxed);
+            "closed: a frame took longer than the idle timeout to arrive".to_string()
         }
         End::BrokenFrame(m) => {
             shared
@@ -157,10 +166,16 @@ fn serve(shared: &Shared, stream: &mut UnixStream, session: &mut Session) -> End
         shared,
     };
     let mut group = Vec::new();
+    // When the partial frame now pending started to arrive. A request must arrive
+    // whole within the idle timeout: bytes trickled one at a time do not keep a
+    // connection (and its slot) alive without ever making a request.
+    let mut partial_since: Option<Instant> = None;
     loop {
+        let mut extracted = false;
         loop {
             match reader.next_frame() {
                 Ok(Some((opcode, payload))) => {
+                    extracted = true;
                     let res = match session.groupable(opcode, payload) {
                         Some(w) => {
                             group.push(w);
@@ -193,6 +208,16 @@ fn serve(shared: &Shared, stream: &mut UnixStream, session: &mut Session) -> End
             .and_then(|_| out.flush())
         {
             return End::WriteError(e);
+        }
+        if reader.pending() == 0 {
+            partial_since = None;
+        } else if extracted || partial_since.is_none() {
+            partial_since = Some(Instant::now());
+        }
+        if let (Some(limit), Some(since)) = (shared.opts.idle_timeout, partial_since)
+            && since.elapsed() >= limit
+        {
+            return End::SlowFrame;
         }
         match reader.fill_from(stream) {
             Ok(0) => {

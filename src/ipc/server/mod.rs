@@ -47,7 +47,9 @@ pub struct ServerOptions {
     /// that pipelines more than this waits for its replies to drain.
     pub reply_buffer_bytes: usize,
     /// A connection with no request for this long is closed (its transactions
-    /// aborted); `None` never closes idle connections.
+    /// aborted), and so is one whose request has been arriving for this long without
+    /// being complete (bytes trickled in do not keep it alive); `None` never closes
+    /// idle connections.
     pub idle_timeout: Option<Duration>,
     /// A reply that cannot be written within this time closes the connection (a client
     /// that stopped reading).
