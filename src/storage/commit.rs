@@ -299,8 +299,12 @@ impl Pipeline {
             // Lead when no one does, no finished committer is still on its way out, and
             // there is something to do (this commit's own need, or records that an
             // earlier commit this one waits for may be among).
+            // A commit that is already visible (a `None` commit that must still hand a
+            // full buffer to the OS) is itself counted in `exiting`: it must not wait for
+            // itself to leave.
+            let own_exit = usize::from(until_visible && self.visible_ts() >= ts);
             let can_lead =
-                !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
+                !st.leader_active && st.exiting == own_exit && (!reached || !st.buffer.is_empty());
             if !can_lead {
                 self.changed.wait(&mut st);
                 continue;
