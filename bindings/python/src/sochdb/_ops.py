@@ -81,7 +81,7 @@ class Operations:
         value = self.get(key, _MISSING)
         if value is _MISSING:
             raise NotFoundError(f"key {key!r} does not exist")
-        return value  # type: ignore[no-any-return]
+        return value
 
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, (bytes, bytearray, memoryview, str)):
@@ -348,10 +348,6 @@ class Operations:
         conds = conditions(where)
         if offset < 0:
             raise InvalidArgumentError(f"offset must be >= 0, got {offset}")
-        info: Optional[TableInfo] = None
-        if any(isinstance(v, int) and not isinstance(v, bool) for _, _, v in conds):
-            # An int compared with a UInt64 or Float64 column goes as that type.
-            info = self._database()._schema_or_none(source)
         keep: List[bytes] = []
         q = n.Query()
         q.source = src
@@ -370,14 +366,8 @@ class Operations:
                 keep.append(cb)
                 filters[i].column = cb
                 filters[i].op = op
-                col = info.column(column) if info is not None else None
-                encode(
-                    value,
-                    col.type if col is not None else None,
-                    keep,
-                    f"filter on column {column!r}",
-                    filters[i].value,
-                )
+                # Numbers compare numerically across Int64, UInt64 and Float64.
+                encode(value, None, keep, f"filter on column {column!r}", filters[i].value)
             q.filters = filters
             q.filter_count = len(conds)
         q.limit = _limit(limit)

@@ -111,9 +111,11 @@ class Column:
         object.__setattr__(self, "nullable", bool(nullable))
 
 
-#: Columns for :meth:`sochdb.Database.create_table`: a mapping of name to type (or to
-#: ``(type, nullable)``), or a sequence of :class:`Column`.
-ColumnsSpec = Union[Mapping[str, Union[TypeSpec, Tuple[TypeSpec, bool]]], Iterable[Column]]
+#: Columns for :meth:`sochdb.Database.create_table`: a mapping of name to a
+#: :data:`TypeSpec` or to ``(TypeSpec, nullable)``, or a sequence of :class:`Column`.
+#: (Mapping values are typed loosely so that a literal mixing ``"text"`` and ``int``
+#: type-checks; they are validated when the table is created.)
+ColumnsSpec = Union[Mapping[str, Any], Iterable[Column]]
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,11 @@ _I64_MAX = (1 << 63) - 1
 _U64_MAX = (1 << 64) - 1
 
 
+def _address(b: bytes) -> Optional[int]:
+    """The address of a bytes object's buffer (no copy); the caller keeps ``b`` alive."""
+    return ctypes.cast(ctypes.c_char_p(b), ctypes.c_void_p).value
+
+
 def encode(
     value: Any, hint: Optional[ColumnType], keep: List[bytes], what: str, out: n.Value
 ) -> None:
@@ -208,13 +215,13 @@ def encode(
         b = value.encode("utf-8")
         keep.append(b)
         out.kind = n.TYPE_TEXT
-        out.data = ctypes.cast(b, ctypes.c_void_p).value
+        out.data = _address(b)
         out.len = len(b)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         b = bytes(value)
         keep.append(b)
         out.kind = n.TYPE_BINARY
-        out.data = ctypes.cast(b, ctypes.c_void_p).value
+        out.data = _address(b)
         out.len = len(b)
     else:
         raise InvalidArgumentError(
