@@ -81,7 +81,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def open_db(mode: str, tmp_path: Path) -> Iterator[Callable[..., sochdb.Database]]:
     """Opens handles on one database in the test's mode: in-process on a temporary
-    directory (with ``durability="none"`` unless told otherwise), or connections to a
+    directory (with ``durability="buffered"`` unless told otherwise: no sync per commit), or connections to a
     server started for the test. Every handle is closed at the end."""
     handles: List[sochdb.Database] = []
     srv = Server(tmp_path) if mode == "socket" else None
@@ -90,7 +90,7 @@ def open_db(mode: str, tmp_path: Path) -> Iterator[Callable[..., sochdb.Database
         if srv is not None:
             db = sochdb.connect(srv.socket, **options)
         else:
-            options.setdefault("durability", "none")
+            options.setdefault("durability", "buffered")
             db = sochdb.open(tmp_path / "db", **options)
         handles.append(db)
         return db

@@ -91,3 +91,9 @@ def test_too_large(db: sochdb.Database) -> None:
     with pytest.raises(sochdb.TooLargeError):
         db.get(b"k" * 65536)
     assert db.get(b"k") is None
+
+
+def test_reserved_key_prefix(db: sochdb.Database) -> None:
+    with pytest.raises(sochdb.InvalidArgumentError) as e:
+        db.put(b"\xffsystem", b"v")
+    assert "reserved" in e.value.message

@@ -90,8 +90,12 @@ def test_query_in_transaction(db: sochdb.Database) -> None:
 
 def test_query_errors(db: sochdb.Database) -> None:
     players(db)
-    with pytest.raises(sochdb.NotFoundError):
-        db.query("no_such_table")
+    # A name that is no table is read as a path (with no keys below it here)...
+    assert len(db.query("no_such_table")) == 0
+    # ...unless it is not a valid path either.
+    with pytest.raises(sochdb.NotFoundError) as nf:
+        db.query("no//such")
+    assert "no//such" in nf.value.message
     with pytest.raises(sochdb.InvalidArgumentError) as e:
         db.query("players", columns=["nope"])
     assert "nope" in e.value.message

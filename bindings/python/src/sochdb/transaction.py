@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Optional, Tuple, Type
 
 from ._calls import call
 from ._ops import Operations
-from .errors import ClosedError
+from .errors import ClosedError, Error
 
 if TYPE_CHECKING:
     from .database import Database
@@ -107,8 +107,11 @@ class Transaction(Operations):
             return
         if exc_type is None:
             self.commit()
-        else:
+            return
+        try:
             self.abort()
+        except Error:
+            pass  # the exception already propagating is the one to report
 
     def __repr__(self) -> str:
         state = "active" if self.active else f"ended, commit_ts={self.commit_ts}"
