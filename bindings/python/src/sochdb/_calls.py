@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from ctypes import byref, c_void_p, string_at
+from ctypes import byref, c_void_p
 from typing import Any, Callable, Union
 
 from . import _native as n
@@ -65,4 +65,4 @@ def call_found(fn: Callable[..., int], *args: Any) -> bool:
 
 def buf_bytes(buf: n.Buf) -> bytes:
     """A copy of a library buffer's bytes (the caller frees the buffer)."""
-    return string_at(buf.data, buf.len) if buf.len else b""
+    return n.copy_bytes(buf.data, buf.len) if buf.len else b""

@@ -298,6 +298,19 @@ SIGNATURES: dict[str, Tuple[Any, List[Any]]] = {
 }
 
 
+def _bytes_copier() -> Any:
+    # The C API's PyBytes_FromStringAndSize through ctypes.pythonapi (which holds the GIL,
+    # as that function needs): the fastest way to copy library memory into bytes.
+    fn = ctypes.pythonapi.PyBytes_FromStringAndSize
+    fn.restype = ctypes.py_object
+    fn.argtypes = [c_void_p, ctypes.c_ssize_t]
+    return fn
+
+
+#: ``copy_bytes(address, length) -> bytes``: a copy of ``length`` bytes of library memory.
+copy_bytes = _bytes_copier()
+
+
 class LibraryNotFound(Exception):
     """No loadable ``libsochdb.so`` was found; the message lists every place tried."""
 

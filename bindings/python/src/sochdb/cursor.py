@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from ctypes import byref, c_void_p, string_at
+from ctypes import byref, c_void_p
 from types import TracebackType
 from typing import Any, Generic, Optional, Tuple, Type, TypeVar
 
@@ -27,7 +27,7 @@ class Cursor(Generic[K]):
     from several threads; each pair goes to exactly one of them.
     """
 
-    __slots__ = ("_lib", "_handle", "_owner", "_key", "_value", "_lock", "_text_keys")
+    __slots__ = ("_lib", "_handle", "_owner", "_key", "_value", "_err", "_args", "_lock", "_text_keys")
 
     def __init__(self, lib: Any, handle: int, owner: object, text_keys: bool) -> None:
         self._lib = lib
@@ -36,6 +36,9 @@ class Cursor(Generic[K]):
         self._owner: Optional[object] = owner
         self._key = n.Slice()
         self._value = n.Slice()
+        # The library clears *err on entry, so one error slot serves every step.
+        self._err = c_void_p()
+        self._args = (handle, byref(self._key), byref(self._value), byref(self._err))
         self._lock = threading.Lock()
         self._text_keys = text_keys
 
@@ -44,22 +47,21 @@ class Cursor(Generic[K]):
 
     def __next__(self) -> Tuple[K, bytes]:
         with self._lock:
-            h = self._handle
-            if h is None:
+            if self._handle is None:
                 raise StopIteration
-            err = c_void_p()
-            k, v = self._key, self._value
-            st = self._lib.sochdb_iter_next(h, byref(k), byref(v), byref(err))
+            st = self._lib.sochdb_iter_next(*self._args)
             if st == n.OK:
-                key = string_at(k.data, k.len) if k.len else b""
-                value = string_at(v.data, v.len) if v.len else b""
+                k, v = self._key, self._value
+                copy = n.copy_bytes
+                key = copy(k.data, k.len) if k.len else b""
+                value = copy(v.data, v.len) if v.len else b""
                 if self._text_keys:
                     return key.decode("utf-8"), value  # type: ignore[return-value]
                 return key, value  # type: ignore[return-value]
             self._free_locked()
-            if st == n.NOT_FOUND and not err.value:
+            if st == n.NOT_FOUND and not self._err.value:
                 raise StopIteration
-            raise take(st, err)
+            raise take(st, self._err)
 
     def _free_locked(self) -> None:
         h, self._handle = self._handle, None

@@ -244,7 +244,7 @@ def decode(v: n.Value) -> CellValue:
     if kind == n.TYPE_BOOL:
         return bool(v.boolean)
     if kind in (n.TYPE_TEXT, n.TYPE_BINARY):
-        raw = ctypes.string_at(v.data, v.len) if v.len else b""
+        raw = n.copy_bytes(v.data, v.len) if v.len else b""
         return raw.decode("utf-8") if kind == n.TYPE_TEXT else raw
     raise InvalidArgumentError(f"the library returned a value of unknown kind {kind}")
 
