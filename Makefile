@@ -14,6 +14,7 @@ all: build
 ## build: the release library (libsochdb.so), the `sochdb` binary and the header check
 build:
 	$(CARGO) build --release --lib --bins
+	ln -sf libsochdb.so $(RELEASE_DIR)/libsochdb.so.0
 
 ## run: build, then serve the database in ./sochdb-data on ./sochdb-data/sochdb.sock
 run: build

@@ -200,6 +200,13 @@ typedef struct sochdb_result_data sochdb_result_data;
 // The storage behind a `sochdb_row` (opaque).
 typedef struct sochdb_row_data sochdb_row_data;
 
+// A socket server hosting one open database, so that other processes can
+// `sochdb_connect` to it.
+//
+// Ownership: stop it with `sochdb_server_stop`, which also frees it. Thread-safety: it
+// runs on its own threads; the handle may be stopped from any thread.
+typedef struct sochdb_server sochdb_server;
+
 // A transaction on one database.
 //
 // It ends with `sochdb_commit` or `sochdb_abort`; after that every call on it except
@@ -257,16 +264,18 @@ typedef struct sochdb_options {
   uint64_t max_txn_age_ms;
   // A transaction that buffers more written bytes fails, in bytes (0: the default).
   uint64_t max_txn_write_bytes;
-  // Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default).
+  // Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+  // 5 s).
   uint64_t connect_timeout_ms;
-  // Socket mode: how long one request may take, in ms (0: no limit).
+  // Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+  // that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
   uint64_t request_timeout_ms;
 } sochdb_options;
 
 // A borrowed view of bytes owned by the library; never freed by the caller. Each
 // function that returns one says how long it stays valid.
 typedef struct sochdb_slice {
-  // The bytes (NULL when `len` is 0).
+  // The bytes: never NULL in a view the library filled, even when `len` is 0.
   const uint8_t *data;
   // Number of bytes.
   size_t len;
@@ -382,6 +391,31 @@ typedef struct sochdb_result {
   struct sochdb_result_data *owner;
 } sochdb_result;
 
+// Options of `sochdb_server_start`.
+//
+// Initialize with `sochdb_server_options_init`, then change fields. `struct_size`
+// works as in `sochdb_options`. A 0 in a count or time field means the default.
+typedef struct sochdb_server_options {
+  // `sizeof(sochdb_server_options)` as the caller compiled it.
+  uint32_t struct_size;
+  // 1 to write one line per notable event to stderr, 0 for silence (default).
+  uint32_t log;
+  // Connections served at once; one more is refused with an error frame (0: 256).
+  uint64_t max_connections;
+  // Transactions one connection may hold open (0: 64).
+  uint64_t max_txns_per_connection;
+  // A connection idle this long is closed and its transactions aborted, in ms
+  // (0: 10 minutes).
+  uint64_t idle_timeout_ms;
+  // How long `sochdb_server_stop` lets requests in flight finish, in ms (0: 5 s).
+  uint64_t shutdown_grace_ms;
+  // Uids allowed to connect besides the server's own (may be NULL when the count is
+  // 0); the array is only read during `sochdb_server_start`.
+  const uint32_t *allowed_uids;
+  // Number of `allowed_uids`.
+  size_t allowed_uid_count;
+} sochdb_server_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -434,6 +468,30 @@ void sochdb_buf_free(struct sochdb_buf *buf);
 //
 // Thread-safety: touches only `*opts`.
 void sochdb_options_init(struct sochdb_options *opts);
+
+// Opens (creating if needed) the database in directory `path`, running the engine in
+// this process. `opts` may be NULL for the defaults.
+//
+// The directory is locked while open: a second open, from this or another process,
+// fails with `SOCHDB_LOCKED` (share a database between processes with `sochdb serve` and
+// `sochdb_connect`). Ownership: `*db` receives a new handle (NULL on failure) to close
+// with `sochdb_close`; `path` and `opts` are only borrowed. Errors:
+// `SOCHDB_INVALID_ARGUMENT` (NULL `path` or `db`, bad options), `SOCHDB_LOCKED`,
+// `SOCHDB_IO`, `SOCHDB_CORRUPTION` (recovery found damage; the message names the file
+// and offset).
+sochdb_status sochdb_open(const char *path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
+
+// Connects to the `sochdb serve` (or `sochdb_server_start`) listening on the Unix socket
+// `socket_path`. `opts` may be NULL; only `connect_timeout_ms` and `request_timeout_ms`
+// apply (the server's options govern storage). The handle is used exactly like one from
+// `sochdb_open`; it is safe to share between threads (calls on one connection are
+// serialized). Transactions live on the connection: closing it aborts them.
+//
+// Ownership: `*db` receives a new handle (NULL on failure) to close with
+// `sochdb_close`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad options),
+// `SOCHDB_IO` (no server listens there), `SOCHDB_PROTOCOL` (the peer refused the
+// connection or does not speak the protocol), `SOCHDB_TIMEOUT`.
+sochdb_status sochdb_connect(const char *socket_path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
 
 // Closes the database and frees the handle. In socket mode this closes the connection
 // (the server aborts its open transactions); in-process it closes the engine. NULL is
@@ -575,6 +633,34 @@ sochdb_status sochdb_iter_next(struct sochdb_iter *iter, struct sochdb_slice *ke
 // freed.
 void sochdb_iter_free(struct sochdb_iter *iter);
 
+// Writes the value at a path. The path is NUL-terminated UTF-8 made of non-empty
+// segments joined by `/` (no NUL inside); it is stored under the key of its bytes, so
+// `sochdb_get` of `"users/alice/email"` reads the same value. `txn` may be NULL (the
+// write commits on its own) or a transaction of `db`.
+//
+// Ownership: everything is borrowed. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path,
+// naming the bad segment), `SOCHDB_TOO_LARGE`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_path_put(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Reads the value at a path into `*value`. An absent path returns `SOCHDB_NOT_FOUND`
+// with no error object; an empty value is `SOCHDB_OK` with `len` 0.
+//
+// Ownership: free `*value` with `sochdb_buf_free`. Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_get(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_buf *value, struct sochdb_error **err);
+
+// Deletes the value at a path (deleting an absent path is not an error).
+// Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_delete(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_error **err);
+
+// Starts an iterator over the entries below a path, segment-aware: the scan of `users`
+// covers `users/...` and never `users_archive/...`. Keys are the full paths. `flags` is
+// 0 or `SOCHDB_SCAN_REVERSE`; `limit` caps the entries (0: no limit).
+//
+// Ownership: `*iter` receives a new iterator (NULL on failure) to free with
+// `sochdb_iter_free`. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path, unknown flags,
+// NULL arguments), `SOCHDB_CLOSED`.
+sochdb_status sochdb_path_scan(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
 // Creates a table with `column_count` columns.
 //
 // Ownership: `name` and `columns` are only borrowed. Errors:
@@ -648,9 +734,45 @@ void sochdb_row_free(struct sochdb_row *row);
 // comparison code or value type), `SOCHDB_CLOSED`.
 sochdb_status sochdb_query(struct sochdb_db *db, struct sochdb_txn *txn, const struct sochdb_query_request *query, struct sochdb_result *result, struct sochdb_error **err);
 
+// Renders a result as TOON text: one field named after the source holding a tabular
+// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+// strings; NaN and infinities are `null`.
+//
+// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+sochdb_status sochdb_result_toon(const struct sochdb_result *result, struct sochdb_buf *toon, struct sochdb_error **err);
+
+// Renders a result as JSON text: an array of objects, one per row, keyed by column
+// name, carrying the same data as the TOON text (binary cells as base64 strings).
+//
+// Ownership and errors: as `sochdb_result_toon`.
+sochdb_status sochdb_result_json(const struct sochdb_result *result, struct sochdb_buf *json, struct sochdb_error **err);
+
 // Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
 // result already freed are ignored.
 void sochdb_result_free(struct sochdb_result *result);
+
+// Fills `opts` with the defaults and sets `struct_size`. NULL is ignored.
+void sochdb_server_options_init(struct sochdb_server_options *opts);
+
+// Starts serving `db` on the Unix socket `socket_path` (created owner-only unless
+// `allowed_uids` are given) and returns at once; the server runs on its own threads.
+// `opts` may be NULL for the defaults. Stop the server before closing `db`.
+//
+// Ownership: `*server` receives a new handle (NULL on failure) to stop with
+// `sochdb_server_stop`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad
+// options), `SOCHDB_LOCKED` (a live server holds that socket), `SOCHDB_ALREADY_EXISTS`
+// (something other than a socket is at the path), `SOCHDB_IO`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_server_start(struct sochdb_db *db, const char *socket_path, const struct sochdb_server_options *opts, struct sochdb_server **server, struct sochdb_error **err);
+
+// Stops the server (no new connections, requests in flight finish, open transactions
+// are aborted, the socket is removed) and frees the handle. The database stays open.
+// NULL is accepted (`SOCHDB_OK`); a second stop gives `SOCHDB_CLOSED`.
+//
+// Errors: `SOCHDB_CLOSED`, `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_IO` (the handle is freed
+// in any case).
+sochdb_status sochdb_server_stop(struct sochdb_server *server, struct sochdb_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

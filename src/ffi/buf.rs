@@ -57,11 +57,14 @@ impl sochdb_buf {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct sochdb_slice {
-    /// The bytes (NULL when `len` is 0).
+    /// The bytes: never NULL in a view the library filled, even when `len` is 0.
     pub data: *const u8,
     /// Number of bytes.
     pub len: usize,
 }
+
+/// What empty views point to.
+static EMPTY_BYTE: u8 = 0;
 
 impl sochdb_slice {
     /// The empty view.
@@ -70,10 +73,13 @@ impl sochdb_slice {
         len: 0,
     };
 
-    /// A view of `bytes` (NULL for an empty slice).
+    /// A view of `bytes` (an empty slice views a static byte, so `data` is not NULL).
     pub(crate) fn of(bytes: &[u8]) -> sochdb_slice {
         if bytes.is_empty() {
-            return sochdb_slice::EMPTY;
+            return sochdb_slice {
+                data: &EMPTY_BYTE,
+                len: 0,
+            };
         }
         sochdb_slice {
             data: bytes.as_ptr(),
@@ -136,6 +142,6 @@ mod tests {
         let e = sochdb_buf::from_vec(Vec::new());
         assert!(e.data.is_null());
         let s = sochdb_slice::of(b"");
-        assert!(s.data.is_null() && s.len == 0);
+        assert!(!s.data.is_null() && s.len == 0);
     }
 }

@@ -1,6 +1,8 @@
 //! The database handle (one type for in-process and socket mode) and the operations
 //! that need no transaction handle: close, single-key get/put/delete, checkpoint, stats.
 
+use std::ffi::c_char;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -9,10 +11,13 @@ use super::buf::sochdb_buf;
 use super::error::sochdb_error;
 use super::guard::{guard, guard_ok};
 use super::handle::{self, Handle};
+use super::options::{self, sochdb_options};
 use super::status::{SOCHDB_NOT_FOUND, SOCHDB_OK, sochdb_status};
 use super::txn::{Scope, sochdb_txn};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::ipc::client::Client;
+use crate::kernel::Database;
 use crate::storage::{check_key, check_value};
 
 /// A database: the engine running in this process (`sochdb_open`) or a connection to a
@@ -79,6 +84,62 @@ pub(crate) fn value_arg<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8]> {
     let value = args::bytes(ptr, len, "value")?;
     check_value(value)?;
     Ok(value)
+}
+
+/// Opens (creating if needed) the database in directory `path`, running the engine in
+/// this process. `opts` may be NULL for the defaults.
+///
+/// The directory is locked while open: a second open, from this or another process,
+/// fails with `SOCHDB_LOCKED` (share a database between processes with `sochdb serve` and
+/// `sochdb_connect`). Ownership: `*db` receives a new handle (NULL on failure) to close
+/// with `sochdb_close`; `path` and `opts` are only borrowed. Errors:
+/// `SOCHDB_INVALID_ARGUMENT` (NULL `path` or `db`, bad options), `SOCHDB_LOCKED`,
+/// `SOCHDB_IO`, `SOCHDB_CORRUPTION` (recovery found damage; the message names the file
+/// and offset).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_open(
+    path: *const c_char,
+    opts: *const sochdb_options,
+    db: *mut *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(db, std::ptr::null_mut());
+    guard_ok("sochdb_open", err, || {
+        let out = args::out(db, "db")?;
+        let path = args::string(path, "path")?;
+        let opts = options::read(opts)?.db_options()?;
+        let database = Database::open(Path::new(path), opts)?;
+        args::set(out, register(Arc::new(database)));
+        Ok(())
+    })
+}
+
+/// Connects to the `sochdb serve` (or `sochdb_server_start`) listening on the Unix socket
+/// `socket_path`. `opts` may be NULL; only `connect_timeout_ms` and `request_timeout_ms`
+/// apply (the server's options govern storage). The handle is used exactly like one from
+/// `sochdb_open`; it is safe to share between threads (calls on one connection are
+/// serialized). Transactions live on the connection: closing it aborts them.
+///
+/// Ownership: `*db` receives a new handle (NULL on failure) to close with
+/// `sochdb_close`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad options),
+/// `SOCHDB_IO` (no server listens there), `SOCHDB_PROTOCOL` (the peer refused the
+/// connection or does not speak the protocol), `SOCHDB_TIMEOUT`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_connect(
+    socket_path: *const c_char,
+    opts: *const sochdb_options,
+    db: *mut *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(db, std::ptr::null_mut());
+    guard_ok("sochdb_connect", err, || {
+        let out = args::out(db, "db")?;
+        let path = args::string(socket_path, "socket_path")?;
+        let opts = options::read(opts)?.client_options();
+        let client = Client::connect(Path::new(path), opts)?;
+        args::set(out, register(Arc::new(client)));
+        Ok(())
+    })
 }
 
 /// Closes the database and frees the handle. In socket mode this closes the connection

@@ -38,11 +38,15 @@ pub mod batch;
 
 pub mod iter;
 
+pub mod path;
+
 pub mod value;
 
 pub mod table;
 
 pub mod query;
+
+pub mod server;
 
 // Internal plumbing (no C items).
 pub(crate) mod args;

@@ -7,6 +7,8 @@ use super::args;
 use super::guard::guard_void;
 use crate::backend::Isolation;
 use crate::error::{Error, Result};
+use crate::ipc::client::ClientOptions;
+use crate::kernel::DbOptions;
 use crate::storage::Durability;
 
 /// Durability `Sync`: a commit returns after its bytes are on stable storage (default).
@@ -56,9 +58,11 @@ pub struct sochdb_options {
     pub max_txn_age_ms: u64,
     /// A transaction that buffers more written bytes fails, in bytes (0: the default).
     pub max_txn_write_bytes: u64,
-    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default).
+    /// Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+    /// 5 s).
     pub connect_timeout_ms: u64,
-    /// Socket mode: how long one request may take, in ms (0: no limit).
+    /// Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+    /// that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
     pub request_timeout_ms: u64,
 }
 
@@ -114,6 +118,49 @@ pub struct Options {
     pub connect_timeout: Option<Duration>,
     /// Request timeout, if any.
     pub request_timeout: Option<Duration>,
+}
+
+impl Options {
+    /// The in-process database options these stand for.
+    pub(crate) fn db_options(&self) -> Result<DbOptions> {
+        let mut o = DbOptions::default();
+        o.engine.durability = self.durability;
+        o.engine.read_only = self.read_only;
+        if let Some(b) = self.memtable_budget {
+            o.engine.memtable_budget = b;
+        }
+        if let Some(b) = self.cache_budget {
+            o.engine.cache_budget = b;
+        }
+        if let Some(d) = self.buffered_sync_interval {
+            o.engine.buffered_sync_interval = d;
+        }
+        o.default_isolation = self.isolation;
+        if let Some(d) = self.max_txn_age {
+            o.max_txn_age = d;
+        }
+        if let Some(b) = self.max_txn_write_bytes {
+            o.max_txn_write_bytes = usize::try_from(b).map_err(|_| {
+                Error::InvalidArgument(format!("max_txn_write_bytes of {b} does not fit memory"))
+            })?;
+        }
+        Ok(o)
+    }
+}
+
+impl Options {
+    /// The socket client options these stand for.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        let mut o = ClientOptions::default();
+        if let Some(d) = self.connect_timeout {
+            o.connect_timeout = d;
+        }
+        if let Some(d) = self.request_timeout {
+            o.request_timeout = Some(d);
+        }
+        o.client_name = format!("sochdb-c {}", crate::VERSION);
+        o
+    }
 }
 
 /// Reads and validates the caller's options; NULL gives the defaults.
@@ -268,6 +315,15 @@ mod tests {
         assert!(p.read_only);
         assert_eq!(p.memtable_budget, Some(1 << 20));
         assert_eq!(p.request_timeout, Some(Duration::from_millis(250)));
+        let d = p.db_options().unwrap();
+        assert_eq!(d.engine.durability, Durability::Buffered);
+        assert!(d.engine.read_only);
+        assert_eq!(d.engine.memtable_budget, 1 << 20);
+        assert_eq!(d.default_isolation, Isolation::Snapshot);
+        assert_eq!(
+            d.max_txn_age,
+            crate::kernel::DbOptions::default().max_txn_age
+        );
         for bad in [
             sochdb_options {
                 durability: 3,

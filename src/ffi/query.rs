@@ -3,6 +3,7 @@
 use std::ffi::{CString, c_char};
 
 use super::args;
+use super::buf::sochdb_buf;
 use super::db::sochdb_db;
 use super::error::{c_message, sochdb_error};
 use super::guard::{guard_ok, guard_void};
@@ -257,7 +258,7 @@ pub unsafe extern "C" fn sochdb_query(
 }
 
 /// The object behind a result the caller passes back.
-pub(crate) fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<ResultObj>> {
+fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<ResultObj>> {
     let r = args::array(result, 1, "result")?
         .first()
         .map(|r| r.owner)
@@ -265,9 +266,45 @@ pub(crate) fn result_obj(result: *const sochdb_result) -> Result<std::sync::Arc<
     handle::get::<ResultObj>(r)
 }
 
-/// The backend's result behind a result object.
-pub(crate) fn backend_result(obj: &ResultObj) -> &QueryResult {
-    &obj.result
+/// Renders a result as TOON text: one field named after the source holding a tabular
+/// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+/// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+/// strings; NaN and infinities are `null`.
+///
+/// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+/// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_result_toon(
+    result: *const sochdb_result,
+    toon: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(toon, sochdb_buf::EMPTY);
+    guard_ok("sochdb_result_toon", err, || {
+        let out = args::out(toon, "toon")?;
+        let obj = result_obj(result)?;
+        args::set(out, sochdb_buf::from_text(obj.result.to_toon()));
+        Ok(())
+    })
+}
+
+/// Renders a result as JSON text: an array of objects, one per row, keyed by column
+/// name, carrying the same data as the TOON text (binary cells as base64 strings).
+///
+/// Ownership and errors: as `sochdb_result_toon`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_result_json(
+    result: *const sochdb_result,
+    json: *mut sochdb_buf,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    args::set(json, sochdb_buf::EMPTY);
+    guard_ok("sochdb_result_json", err, || {
+        let out = args::out(json, "json")?;
+        let obj = result_obj(result)?;
+        args::set(out, sochdb_buf::from_text(obj.result.to_json()));
+        Ok(())
+    })
 }
 
 /// Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a

@@ -63,26 +63,34 @@ stop_server() {
   return $rc
 }
 
+# Runs a step against a fresh `sochdb serve` (its own directory), then stops the server
+# and checks that it exits cleanly.
+served=0
+with_server() {
+  local name=$1; shift
+  served=$((served + 1))
+  local sock="$tmp/served$served.sock"
+  if ! start_server "$tmp/served$served" "$sock"; then
+    failed=$((failed + 1))
+    return
+  fi
+  step "$name" "$@" "$sock"
+  if stop_server; then passed=$((passed + 1)); else echo "FAIL: sochdb serve exit status"; failed=$((failed + 1)); fi
+}
+
 # 1. In-process.
 mkdir -p "$tmp/inproc"
 step "suite, in-process" "$out/test_api" inproc "$tmp/inproc"
 
 # 2. Socket mode, against a server this script starts.
-sock="$tmp/served.sock"
-if start_server "$tmp/served" "$sock"; then
-  step "suite, socket mode" "$out/test_api" socket "$sock"
-else
-  failed=$((failed + 1))
-fi
+with_server "suite, socket mode" "$out/test_api" socket
 
 # 3. The examples.
 step "example kv" "$out/examples/kv" "$tmp/ex-kv"
 step "example txn_retry" "$out/examples/txn_retry" "$tmp/ex-bank"
 step "example iterate" "$out/examples/iterate" "$tmp/ex-iter"
 step "example table_query" "$out/examples/table_query" "$tmp/ex-table"
-if [ -n "$server_pid" ]; then
-  step "example connect" "$out/examples/connect" "$sock"
-fi
+with_server "example connect" "$out/examples/connect"
 
 # 4. Under valgrind: no invalid access, no leak.
 if ! command -v valgrind >/dev/null; then
@@ -94,15 +102,9 @@ if command -v valgrind >/dev/null; then
       --errors-for-leak-kinds=definite,indirect --track-origins=no)
   mkdir -p "$tmp/vg"
   step "suite under valgrind, in-process" "${vg[@]}" "$out/test_api" inproc "$tmp/vg"
-  if [ -n "$server_pid" ]; then
-    step "suite under valgrind, socket mode" "${vg[@]}" "$out/test_api" socket "$sock"
-  fi
+  with_server "suite under valgrind, socket mode" "${vg[@]}" "$out/test_api" socket
 else
   echo "FAIL: valgrind is not available"; failed=$((failed + 1))
-fi
-
-if [ -n "$server_pid" ]; then
-  if stop_server; then passed=$((passed + 1)); else echo "FAIL: server exit status"; failed=$((failed + 1)); fi
 fi
 
 # 5. Install, then build and run an example through pkg-config.
