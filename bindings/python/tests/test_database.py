@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, List
 
@@ -171,3 +173,29 @@ def test_many_connections(server: Server) -> None:
     finally:
         for h in handles:
             h.close()
+
+
+def test_serve_from_this_process(tmp_path: Path) -> None:
+    sock_dir = Path(tempfile.mkdtemp(prefix="sdb"))
+    sock = sock_dir / "own.sock"
+    try:
+        with sochdb.open(tmp_path / "db", durability="buffered") as db:
+            db.put(b"k", b"v")
+            with db.serve(sock, max_connections=4) as srv:
+                assert srv.running and srv.socket_path == str(sock)
+                with sochdb.connect(sock) as client:
+                    assert client.mode == "socket"
+                    assert client.get(b"k") == b"v"
+                    client.put(b"from-client", b"1")
+                assert db.get(b"from-client") == b"1"
+                with pytest.raises(sochdb.LockedError):
+                    db.serve(sock)  # a live server holds that socket
+            assert not srv.running and not sock.exists()
+            srv.stop()  # stopping twice does nothing
+            with pytest.raises(sochdb.InvalidArgumentError):
+                db.serve(sock, idle_timeout_ms=-1)
+            again = db.serve(sock)
+        assert not again.running  # closing the database stopped it
+        assert not sock.exists()
+    finally:
+        shutil.rmtree(sock_dir, ignore_errors=True)

@@ -40,6 +40,7 @@ from .errors import (
 )
 from .query import QueryResult
 from .schema import Column, ColumnType, TableInfo
+from .server import Server
 from .transaction import Transaction
 
 __version__ = "0.1.0"
@@ -57,6 +58,7 @@ __all__ = [
     "Cursor",
     "Batch",
     "QueryResult",
+    "Server",
     "Column",
     "ColumnType",
     "TableInfo",

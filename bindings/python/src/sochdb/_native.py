@@ -175,6 +175,21 @@ class Result(Structure):
     ]
 
 
+class ServerOptions(Structure):
+    """``sochdb_server_options``: the options of ``sochdb_server_start``."""
+
+    _fields_ = [
+        ("struct_size", c_uint32),
+        ("log", c_uint32),
+        ("max_connections", c_uint64),
+        ("max_txns_per_connection", c_uint64),
+        ("idle_timeout_ms", c_uint64),
+        ("shutdown_grace_ms", c_uint64),
+        ("allowed_uids", POINTER(c_uint32)),
+        ("allowed_uid_count", c_size_t),
+    ]
+
+
 _status = c_int32
 _handle = c_void_p
 _handle_out = POINTER(c_void_p)
@@ -295,6 +310,11 @@ SIGNATURES: dict[str, Tuple[Any, List[Any]]] = {
     "sochdb_result_toon": (_status, [POINTER(Result), POINTER(Buf), _err_out]),
     "sochdb_result_json": (_status, [POINTER(Result), POINTER(Buf), _err_out]),
     "sochdb_result_free": (None, [POINTER(Result)]),
+    "sochdb_server_start": (
+        _status,
+        [_handle, c_char_p, POINTER(ServerOptions), _handle_out, _err_out],
+    ),
+    "sochdb_server_stop": (_status, [_handle, _err_out]),
 }
 
 

@@ -7,9 +7,10 @@ import os
 import random
 import threading
 import time
-from ctypes import byref, c_uint64, c_void_p, sizeof
+import weakref
+from ctypes import byref, c_uint32, c_uint64, c_void_p, sizeof
 from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from . import _native as n
 from ._calls import StrPath, buf_bytes, call, to_cstr
@@ -17,6 +18,7 @@ from ._ops import Operations
 from .batch import Batch
 from .errors import ClosedError, ConflictError, InvalidArgumentError, NotFoundError
 from .schema import ColumnsSpec, TableInfo, columns_of
+from .server import Server
 from .transaction import Transaction
 
 __all__ = ["Database", "open", "connect", "library_path", "library_version"]
@@ -129,6 +131,7 @@ class Database(Operations):
         self._handle: Optional[int] = handle
         self._lock = threading.Lock()
         self._schemas: Dict[str, TableInfo] = {}
+        self._servers: "weakref.WeakSet[Server]" = weakref.WeakSet()
         #: The database directory (in-process) or socket path (socket mode).
         self.target: str = target
         #: ``"in-process"`` or ``"socket"``.
@@ -156,10 +159,16 @@ class Database(Operations):
     def close(self) -> None:
         """Closes the database (in socket mode, the connection). Calls running on other
         threads finish or raise :class:`sochdb.ClosedError`; transactions still open
-        are aborted. Closing twice does nothing."""
+        are aborted, and servers started with :meth:`serve` are stopped first. Closing
+        twice does nothing."""
         with self._lock:
             h, self._handle = self._handle, None
-        if h is not None:
+        if h is None:
+            return
+        try:
+            for server in list(self._servers):
+                server.stop()
+        finally:
             call(self._lib.sochdb_close, h)
 
     def __enter__(self) -> "Database":
@@ -324,6 +333,48 @@ class Database(Operations):
             return self._refresh_schema(name)
         except NotFoundError:
             return None
+
+    # ---- hosting ----------------------------------------------------------------
+
+    def serve(
+        self,
+        socket_path: StrPath,
+        *,
+        log: bool = False,
+        max_connections: int = 0,
+        max_txns_per_connection: int = 0,
+        idle_timeout_ms: int = 0,
+        shutdown_grace_ms: int = 0,
+        allowed_uids: Sequence[int] = (),
+    ) -> Server:
+        """Serves this database on the Unix socket ``socket_path`` (owner-only unless
+        ``allowed_uids`` are given), on the library's own threads, until the returned
+        :class:`sochdb.Server` is stopped. Other processes then :func:`connect` to it.
+        ``log`` writes a line per notable event to stderr; a 0 in a limit means the
+        library's default (256 connections, 64 transactions per connection, 10 minutes
+        idle, 5 s grace on stop). :meth:`close` stops the servers still running."""
+        target = os.fspath(socket_path)
+        p = to_cstr(target, "socket path")
+        o = n.ServerOptions()
+        o.struct_size = sizeof(n.ServerOptions)
+        o.log = 1 if log else 0
+        for key, value in (
+            ("max_connections", max_connections),
+            ("max_txns_per_connection", max_txns_per_connection),
+            ("idle_timeout_ms", idle_timeout_ms),
+            ("shutdown_grace_ms", shutdown_grace_ms),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+                raise InvalidArgumentError(f"{key} must be an int >= 0, not {value!r}")
+            setattr(o, key, value)
+        uids = (c_uint32 * max(len(allowed_uids), 1))(*allowed_uids)
+        o.allowed_uids = uids
+        o.allowed_uid_count = len(allowed_uids)
+        h = c_void_p()
+        call(self._lib.sochdb_server_start, self._handle_or_raise(), p, byref(o), byref(h))
+        server = Server(self._lib, h.value or 0, target, self)
+        self._servers.add(server)
+        return server
 
     # ---- maintenance ------------------------------------------------------------
 
