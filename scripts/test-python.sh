@@ -12,11 +12,11 @@ cargo build --release --lib --bins --quiet
 
 venv=bindings/python/.venv
 py=$venv/bin/python
-if [ ! -x "$py" ] || ! "$py" -c 'import pytest, setuptools, wheel' 2>/dev/null; then
+if [ ! -x "$py" ] || ! "$py" -c "import pytest, setuptools, wheel, mypy" 2>/dev/null; then
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$py" -m pip install -q --upgrade pip
-  "$py" -m pip install -q "setuptools>=77" wheel pytest
+  "$py" -m pip install -q "setuptools>=77" wheel pytest mypy
 fi
 
 # A fresh install each run, so the package carries the library just built.
