@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import tempfile
 import threading
 from typing import Callable, List
 
@@ -93,3 +97,39 @@ def test_close_while_threads_work(open_db: Callable[..., sochdb.Database]) -> No
     for t in ts:
         t.join(timeout=120)
     assert sorted(done) == [0, 1, 2, 3]
+
+
+def test_gil_is_released_during_calls() -> None:
+    # A stand-in server written in Python: the client thread's connect sends its first
+    # request and waits inside the library for the answer. This thread can only accept,
+    # read that request and hang up while the other one is inside the library if the
+    # call released the GIL.
+    sock_dir = tempfile.mkdtemp(prefix="sdb")
+    path = os.path.join(sock_dir, "fake.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(60)
+        outcome: List[BaseException] = []
+
+        def client(_: int) -> None:
+            try:
+                # (a held GIL would make this time out, and the checks below fail)
+                sochdb.connect(path, connect_timeout_ms=60_000, request_timeout_ms=5_000)
+            except sochdb.Error as e:
+                outcome.append(e)
+
+        t = threading.Thread(target=client, args=(0,))
+        t.start()
+        conn, _ = listener.accept()
+        conn.settimeout(60)
+        assert conn.recv(64)  # the client's first request arrived...
+        assert t.is_alive()  # ...and the client is still waiting inside the library
+        conn.close()  # hang up: the client's call fails
+        t.join(timeout=60)
+        assert not t.is_alive()
+        assert len(outcome) == 1 and isinstance(outcome[0], (sochdb.ProtocolError, sochdb.SochIOError))
+    finally:
+        listener.close()
+        shutil.rmtree(sock_dir, ignore_errors=True)
