@@ -36,6 +36,9 @@ use crate::backend::{
 use crate::error::{Error, Result};
 use crate::storage::{BatchOp, Engine, WriteBatch};
 
+/// Longest wait, after a conflict, for the winning commit to become visible.
+const CONFLICT_VISIBILITY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub use options::DbOptions;
 pub use retry::run_in_txn;
 
@@ -289,7 +292,8 @@ impl Inner {
         let ranges = st.observed_ranges();
         let reads: [&BTreeSet<Vec<u8>>; 2] = [&st.reads, &st.catalog_reads];
         let oracle = &self.oracle;
-        self.engine.commit_with(&batch, None, &mut |ts| {
+        let mut lost_to = None;
+        let r = self.engine.commit_with(&batch, None, &mut |ts| {
             let mut o = oracle.lock();
             o.check(CheckSet {
                 txn: st.id,
@@ -298,10 +302,20 @@ impl Inner {
                 reads: &reads,
                 ranges: &ranges,
             })
-            .map_err(Error::Conflict)?;
+            .map_err(|(why, t)| {
+                lost_to = Some(t);
+                Error::Conflict(why)
+            })?;
             o.record(ts, &keys);
             Ok(())
-        })
+        });
+        if let Some(t) = lost_to {
+            // The winner may still be syncing. A retry begun before it is visible would
+            // take a snapshot below it and conflict again: return once it is visible, so
+            // the retry sees it (bounded, in case the engine fails or closes meanwhile).
+            self.engine.wait_visible(t, CONFLICT_VISIBILITY_WAIT);
+        }
+        r
     }
 
     /// Commits writes that read nothing (one-shot puts and deletes, batches): they

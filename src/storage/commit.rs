@@ -195,6 +195,22 @@ impl Pipeline {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Waits until every commit at or below `ts` is visible, the pipeline fails or is
+    /// closed, or `timeout` passes. Returns whether `ts` is visible.
+    pub(crate) fn wait_visible(&self, ts: u64, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while self.visible_ts() < ts {
+            if st.failure.is_some() || st.closed || ts > st.last_ts {
+                break;
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        self.visible_ts() >= ts
+    }
+
     /// True once a log write or sync failed.
     pub(crate) fn failed(&self) -> bool {
         self.state.lock().failure.is_some()
@@ -240,7 +256,12 @@ impl Pipeline {
         st.invisible.push_back((ts, need));
         // A `None` commit still hands a full buffer to the operating system.
         let need = need.or((st.buffer.len() >= NONE_FLUSH_BYTES).then_some(Reach::Written));
+        let before = self.visible_ts();
         st.advance_visible(&self.visible);
+        if self.visible_ts() != before {
+            // Visibility moved without a leader (a `None` commit): wake visibility waiters.
+            self.changed.notify_all();
+        }
         let outcome = self.drive(st, ts, need, true);
         if outcome.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
