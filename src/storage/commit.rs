@@ -254,15 +254,19 @@ impl Pipeline {
             Durability::None => None,
         };
         st.invisible.push_back((ts, need));
-        // A `None` commit still hands a full buffer to the operating system.
-        let need = need.or((st.buffer.len() >= NONE_FLUSH_BYTES).then_some(Reach::Written));
+        // A `None` commit still hands a full buffer to the operating system: once it is
+        // visible (and has left the exiting count), it waits for its record to be written.
+        let flush = need.is_none() && st.buffer.len() >= NONE_FLUSH_BYTES;
         let before = self.visible_ts();
         st.advance_visible(&self.visible);
         if self.visible_ts() != before {
             // Visibility moved without a leader (a `None` commit): wake visibility waiters.
             self.changed.notify_all();
         }
-        let outcome = self.drive(st, ts, need, true);
+        let mut outcome = self.drive(st, ts, need, true);
+        if outcome.is_ok() && flush {
+            outcome = self.drive(self.state.lock(), ts, Some(Reach::Written), false);
+        }
         if outcome.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -299,12 +303,8 @@ impl Pipeline {
             // Lead when no one does, no finished committer is still on its way out, and
             // there is something to do (this commit's own need, or records that an
             // earlier commit this one waits for may be among).
-            // A commit that is already visible (a `None` commit that must still hand a
-            // full buffer to the OS) is itself counted in `exiting`: it must not wait for
-            // itself to leave.
-            let own_exit = usize::from(until_visible && self.visible_ts() >= ts);
             let can_lead =
-                !st.leader_active && st.exiting == own_exit && (!reached || !st.buffer.is_empty());
+                !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
             if !can_lead {
                 self.changed.wait(&mut st);
                 continue;
