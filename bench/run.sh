@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The benchmark harness: SochDB against RocksDB, LMDB and SQLite through their C APIs.
+#
+#   bash bench/run.sh            full run: 1M keys, median of 3 runs; writes bench/out/,
+#                                bench/results.png and the results section of
+#                                bench/README.md
+#   bash bench/run.sh --quick    a few seconds per engine: checks that every engine runs
+#                                every workload correctly (no timing is judged)
+#
+# Any further arguments go to kvbench (see `bench/build/kvbench --help`), for example
+# `--engines rocksdb,lmdb` or `--keys 10000000`. The last line printed is
+# "N passed, M failed", counting engine x workload runs; the exit status is non-zero
+# when a run failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+args=()
+for a in "$@"; do
+  case "$a" in
+    --quick) quick=1 ;;
+    *) args+=("$a") ;;
+  esac
+done
+
+bash bench/setup.sh
+
+out=bench/out
+build=bench/build
+mkdir -p "$out" "$build"
+
+bash bench/build.sh >/dev/null
+
+if [ $quick -eq 1 ]; then
+  opts=(--keys 20000 --reps 1 --seconds 0.2 --reopen-keys 20000)
+  png="$out/results.png"
+  readme=()
+else
+  opts=(--keys 1000000 --reps 3 --seconds 2 --reopen-keys 500000)
+  png=bench/results.png
+  readme=(--readme bench/README.md)
+fi
+
+runs="$out/runs.jsonl"
+rm -f "$runs"
+rm -rf "$out/data"
+status=0
+"$build/kvbench" "${opts[@]}" --dir "$out/data" --out "$runs" ${args[@]+"${args[@]}"} \
+  >"$out/summary.txt" || status=$?
+rm -rf "$out/data"
+
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
+fs=$(stat -f -c %T "$out")
+machine="$(nproc) cores ($cpu), $mem RAM, Linux $(uname -r), $fs file system"
+
+if [ -s "$runs" ]; then
+  /usr/bin/python3 bench/report.py --runs "$runs" --json "$out/results.json" \
+    --md "$out/results.md" --png "$png" --machine "$machine" ${readme[@]+"${readme[@]}"}
+  echo "bench: wrote $out/results.json, $out/results.md and $png" >&2
+fi
+
+summary=$(tail -n 1 "$out/summary.txt" 2>/dev/null || true)
+if [ -z "$summary" ]; then
+  summary="0 passed, 1 failed"
+  status=1
+fi
+echo "$summary"
+exit $status
