@@ -976,6 +976,60 @@ static void run_reopen(const kv_driver *drv, const workload *w, const char *dir,
   in_child(child_reopen, drv, w, dir, r, maxrss_kb);
 }
 
+/* The floor of a durable commit on this file system: write one 116-byte record with
+ * pwrite(2) and fdatasync(2) it, in a loop. The records go round a 4 MiB file written
+ * and synced beforehand, so that each sync carries data only (no file size or extent
+ * change): the cheapest durable commit the device allows. Reported as engine "raw",
+ * commit_t1/sync. */
+static const char *raw_version(void) { return "write+fdatasync"; }
+static const kv_driver raw_floor = {.name = "raw", .version = raw_version};
+
+static void child_raw_floor(const kv_driver *drv, const workload *w, const char *dir,
+                            result *r) {
+  (void)drv;
+  (void)w;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/raw.log", dir);
+  enum { RING = 4 << 20 };
+  int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0644);
+  static uint8_t zeros[1 << 16];
+  for (int off = 0; fd >= 0 && off < RING; off += (int)sizeof zeros)
+    if (write(fd, zeros, sizeof zeros) != (ssize_t)sizeof zeros) {
+      close(fd);
+      fd = -1;
+    }
+  if (fd < 0 || fsync(fd) != 0) {
+    note(r, "%s: %s", path, strerror(errno));
+    if (fd >= 0) close(fd);
+    return;
+  }
+  off_t slots = RING / (KLEN + VLEN);
+  hist h;
+  memset(&h, 0, sizeof h);
+  uint8_t rec[KLEN + VLEN];
+  uint64_t nonce = run_nonce() << 16, limit = op_limit(cfg.keys);
+  uint64_t start = now_ns();
+  uint64_t deadline = cfg.seconds > 0 ? start + (uint64_t)(cfg.seconds * 1e9) : 0, t1 = start;
+  for (uint64_t j = 0; j < limit; j++) {
+    make_key(rec, j, 0);
+    make_value(rec + KLEN, j, 0, nonce + j, 0);
+    uint64_t t0 = now_ns();
+    off_t at = (off_t)(j % (uint64_t)slots) * (off_t)sizeof rec;
+    if (pwrite(fd, rec, sizeof rec, at) != (ssize_t)sizeof rec || fdatasync(fd) != 0) {
+      note(r, "%s: %s", path, strerror(errno));
+      break;
+    }
+    t1 = now_ns();
+    hist_add(&h, t1 - t0);
+    r->ops++;
+    if (deadline && t1 >= deadline) break;
+  }
+  close(fd);
+  r->secs = (double)(t1 - start) / 1e9;
+  r->p50_us = hist_quantile(&h, 0.50);
+  r->p99_us = hist_quantile(&h, 0.99);
+}
+
 static void json_str(FILE *f, const char *s) {
   fputc('"', f);
   for (; *s; s++) {
@@ -1069,7 +1123,8 @@ static void usage(FILE *f) {
           "  --engines LIST     comma-separated engines (default: all built in:");
   for (size_t i = 0; i < N_DRIVERS; i++) fprintf(f, " %s", all_drivers[i]->name);
   fprintf(f,
-          ")\n"
+          "; raw: write+fdatasync\n"
+          "                     of one record per commit, the floor of commit_t1/sync)\n"
           "  --workloads LIST   comma-separated workloads, NAME or NAME/DURABILITY (default: all)\n"
           "  --keys N           live keys (default 1000000)\n"
           "  --reps R           repetitions of every run (default 1)\n"
@@ -1120,7 +1175,7 @@ int main(int argc, char **argv) {
   for (const char *list = engines; list && *list;) {
     const char *e = strchr(list, ',');
     size_t len = e ? (size_t)(e - list) : strlen(list);
-    int known = 0;
+    int known = len == 3 && !strncmp(list, "raw", 3);
     for (size_t i = 0; i < N_DRIVERS; i++)
       known |= strlen(all_drivers[i]->name) == len && !strncmp(all_drivers[i]->name, list, len);
     if (!known) {
@@ -1159,6 +1214,21 @@ int main(int argc, char **argv) {
       need_main = 1;
 
   for (int rep = 1; rep <= cfg.reps; rep++) {
+    /* The file system's own floor for a durable commit, once per repetition. */
+    for (size_t i = 0; i < N_WORKLOADS; i++) {
+      const workload *w = &workloads[i];
+      if (w->run != run_commits || w->threads != 1 || w->durability != KV_SYNC) continue;
+      if (!in_list(engines, raw_floor.name, "") || !in_list(wl, w->name, w->label)) continue;
+      char dir[4200];
+      snprintf(dir, sizeof dir, "%s/raw", cfg.dir);
+      remove_tree(dir);
+      make_dir(dir);
+      result r;
+      long rss = 0;
+      in_child(child_raw_floor, &raw_floor, w, dir, &r, &rss);
+      report(&raw_floor, w, rep, &r, rss, dir, 0);
+      remove_tree(dir);
+    }
     for (size_t e = 0; e < N_DRIVERS; e++) {
       const kv_driver *drv = all_drivers[e];
       if (!in_list(engines, drv->name, "")) continue;

@@ -45,7 +45,13 @@ static int fail(const char *what, int rc) {
   return KV_ERR;
 }
 
-static const char *lm_version(void) { return mdb_version(NULL, NULL, NULL); }
+static const char *lm_version(void) {
+  static char v[32];
+  int major, minor, patch;
+  mdb_version(&major, &minor, &patch);
+  snprintf(v, sizeof v, "%d.%d.%d", major, minor, patch);
+  return v;
+}
 
 static kv_db *lm_open(const char *dir, enum kv_durability durability, unsigned flags) {
   (void)flags;
