@@ -196,6 +196,49 @@ def fmt_num(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def throughput_table(rows):
+    """Rows of ops/s, spread and latency, with SochDB's ratio to each peer present."""
+    engines = sorted({r["engine"] for r in rows}, key=engine_key)
+    peers = [e for e in engines if e != SUBJECT]
+    has_subject = SUBJECT in engines
+    out = []
+    head = ["workload", "durability", "engine", "ops/s", "spread", "p50", "p99"]
+    if has_subject:
+        head += [f"SochDB / {p}" for p in peers]
+    head.append("notes")
+    out.append("| " + " | ".join(head) + " |")
+    out.append("|" + "---|" * len(head))
+    for r in rows:
+        note = ""
+        if r["failed"]:
+            note = f"**{r['failed']} of {r['runs']} runs failed**: " + "; ".join(r["notes"])
+        elif r["workload"] == "read_while_writing" and r["writer_ops_per_sec"]:
+            note = f"writer {fmt_rate(r['writer_ops_per_sec'])}/s"
+        elif r["workload"] == "rmw_t4" and r["conflicts"]:
+            n = r["conflicts"]
+            note = f"{n:.0f} conflict{'s' if n != 1 else ''} retried"
+        spread = (
+            f"{fmt_rate(r['ops_per_sec_min'])}-{fmt_rate(r['ops_per_sec_max'])}"
+            if r["runs"] > 1 and r["ops_per_sec_min"] is not None
+            else "-"
+        )
+        cells = [
+            r["workload"],
+            r["durability"],
+            r["engine"],
+            fmt_rate(r["ops_per_sec"]),
+            spread,
+            fmt_us(r["p50_us"]),
+            fmt_us(r["p99_us"]),
+        ]
+        if has_subject:
+            ratio = r.get("ratio", {})
+            cells += [fmt_ratio(ratio.get(p)) if r["engine"] == SUBJECT else "" for p in peers]
+        cells.append(note)
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def markdown(rows, machine):
     engines = sorted({r["engine"] for r in rows}, key=engine_key)
     peers = [e for e in engines if e != SUBJECT]
@@ -217,42 +260,9 @@ def markdown(rows, machine):
             "\nSochDB's rows are pending the C ABI (`include/sochdb.h`): the table shows the "
             "peers only, and the ratio columns appear once SochDB runs in the same harness."
         )
+    is_socket = lambda r: r["workload"].startswith("socket_")
     out.append("")
-    head = ["workload", "durability", "engine", "ops/s", "spread", "p50", "p99"]
-    if has_subject:
-        head += [f"SochDB / {p}" for p in peers]
-    head.append("notes")
-    out.append("| " + " | ".join(head) + " |")
-    out.append("|" + "---|" * len(head))
-    for r in rows:
-        if r["workload"] == "reopen":
-            continue
-        note = ""
-        if r["failed"]:
-            note = f"**{r['failed']} of {r['runs']} runs failed**: " + "; ".join(r["notes"])
-        elif r["workload"] == "read_while_writing" and r["writer_ops_per_sec"]:
-            note = f"writer {fmt_rate(r['writer_ops_per_sec'])}/s"
-        elif r["workload"] == "rmw_t4" and r["conflicts"]:
-            note = f"{r['conflicts']:.0f} conflicts retried"
-        spread = (
-            f"{fmt_rate(r['ops_per_sec_min'])}-{fmt_rate(r['ops_per_sec_max'])}"
-            if r["runs"] > 1 and r["ops_per_sec_min"] is not None
-            else "-"
-        )
-        cells = [
-            r["workload"],
-            r["durability"],
-            r["engine"],
-            fmt_rate(r["ops_per_sec"]),
-            spread,
-            fmt_us(r["p50_us"]),
-            fmt_us(r["p99_us"]),
-        ]
-        if has_subject:
-            ratio = r.get("ratio", {})
-            cells += [fmt_ratio(ratio.get(p)) if r["engine"] == SUBJECT else "" for p in peers]
-        cells.append(note)
-        out.append("| " + " | ".join(cells) + " |")
+    out += throughput_table([r for r in rows if not is_socket(r) and r["workload"] != "reopen"])
     out.append("")
     present = {r["workload"] for r in rows}
     out.append(
@@ -261,16 +271,28 @@ def markdown(rows, machine):
                     if w in present and not w.startswith("socket_"))
         + "."
     )
-    if any(w.startswith("socket_") for w in present):
-        out.append(
-            "`socket_OP_cN_pM`: GET or SET of 100-byte values over a Unix socket by N clients "
-            "with M requests in flight each (pipelining), 16-byte keys, the keyspace loaded "
-            "first so every GET finds its key; Redis is `redis-server` with `appendfsync always`"
-            " driven by `redis-benchmark -s`."
-        )
     for e, n in ENGINE_NOTES.items():
         if e in engines:
             out.append(f"`{e}`: {n}.")
+    socket_rows = [r for r in rows if is_socket(r)]
+    if socket_rows:
+        out.append("")
+        out.append("Socket mode:")
+        out.append("")
+        out += throughput_table(socket_rows)
+        out.append("")
+        out.append(
+            "`socket_OP_cN_pM`: GET or SET of 100-byte values over a Unix socket by N clients "
+            "with M requests in flight each (pipelining depth M), 16-byte keys, the keyspace "
+            "loaded first so that every GET finds its key. Redis is `redis-server` with "
+            "`appendonly yes`, `appendfsync always`, driven by `redis-benchmark -s`; its "
+            "server's peak resident memory was "
+            f"{max(r['peak_rss_mib'] or 0 for r in socket_rows if r['engine'] == 'redis'):.0f} MiB."
+            if any(r["engine"] == "redis" for r in socket_rows) else
+            "`socket_OP_cN_pM`: GET or SET over a Unix socket, N clients, pipeline depth M."
+        )
+        if SUBJECT not in {r["engine"] for r in socket_rows}:
+            out.append("SochDB's socket rows are pending its server (`sochdb serve`).")
 
     # Space, memory and reopen, one row per engine.
     out.append("")
@@ -304,11 +326,14 @@ def markdown(rows, machine):
     out.append("")
     out.append("Peak resident memory (MiB) of the process running each workload:")
     out.append("")
-    engines = [e for e in engines if e != FLOOR]
+    engines = [e for e in engines if e != FLOOR and any(
+        r["engine"] == e and not r["workload"].startswith("socket_") for r in rows)]
     out.append("| workload | durability | " + " | ".join(engines) + " |")
     out.append("|---|---|" + "---|" * len(engines))
     seen = []
     for r in rows:
+        if r["workload"].startswith("socket_"):
+            continue
         k = (r["workload"], r["durability"])
         if k in seen:
             continue

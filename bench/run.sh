@@ -26,6 +26,7 @@ done
 bash bench/setup.sh
 
 out=bench/out
+[ $quick -eq 1 ] && out=bench/out/quick
 build=bench/build
 mkdir -p "$out" "$build"
 
@@ -45,6 +46,7 @@ runs="$out/runs.jsonl"
 rm -f "$runs"
 rm -rf "$out/data"
 status=0
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 "$build/kvbench" "${opts[@]}" --dir "$out/data" --out "$runs" ${args[@]+"${args[@]}"} \
   >"$out/summary.txt" || status=$?
 rm -rf "$out/data"
@@ -58,8 +60,9 @@ socket_opts=()
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)
-fs=$(stat -f -c %T "$out")
-machine="$(nproc) cores ($cpu), $mem RAM, Linux $(uname -r), $fs file system"
+fs=$(findmnt -n -o FSTYPE -T "$out" 2>/dev/null || stat -f -c %T "$out")
+load_after=$(cut -d' ' -f1 /proc/loadavg)
+machine="$(nproc) cores ($cpu), $mem RAM, Linux $(uname -r), $fs; load average $load_before before the run, $load_after after"
 
 if [ -s "$runs" ]; then
   /usr/bin/python3 bench/report.py --runs "$runs" --json "$out/results.json" \
