@@ -1213,68 +1213,75 @@ int main(int argc, char **argv) {
     if (workloads[i].on_main && in_list(wl, workloads[i].name, workloads[i].label))
       need_main = 1;
 
+  /* Workload by workload, every engine in turn, so that the figures a ratio compares
+   * are taken within moments of each other; each engine keeps its own main database. */
+  int have_main[N_DRIVERS];
   for (int rep = 1; rep <= cfg.reps; rep++) {
-    /* The file system's own floor for a durable commit, once per repetition. */
+    for (size_t e = 0; e < N_DRIVERS; e++) {
+      char base[4200];
+      snprintf(base, sizeof base, "%s/%s", cfg.dir, all_drivers[e]->name);
+      remove_tree(base);
+      have_main[e] = 0;
+    }
     for (size_t i = 0; i < N_WORKLOADS; i++) {
       const workload *w = &workloads[i];
-      if (w->run != run_commits || w->threads != 1 || w->durability != KV_SYNC) continue;
-      if (!in_list(engines, raw_floor.name, "") || !in_list(wl, w->name, w->label)) continue;
-      char dir[4200];
-      snprintf(dir, sizeof dir, "%s/raw", cfg.dir);
-      remove_tree(dir);
-      make_dir(dir);
-      result r;
-      long rss = 0;
-      in_child(child_raw_floor, &raw_floor, w, dir, &r, &rss);
-      report(&raw_floor, w, rep, &r, rss, dir, 0);
-      remove_tree(dir);
-    }
-    for (size_t e = 0; e < N_DRIVERS; e++) {
-      const kv_driver *drv = all_drivers[e];
-      if (!in_list(engines, drv->name, "")) continue;
-      char base[4096], main_dir[4200], fresh[4200];
-      snprintf(base, sizeof base, "%s/%s", cfg.dir, drv->name);
-      snprintf(main_dir, sizeof main_dir, "%s/main", base);
-      snprintf(fresh, sizeof fresh, "%s/fresh", base);
-      remove_tree(base);
-      int have_main = 0;
-      for (size_t i = 0; i < N_WORKLOADS; i++) {
-        const workload *w = &workloads[i];
-        int wanted = in_list(wl, w->name, w->label);
+      int wanted = in_list(wl, w->name, w->label);
+      if (i == 0 ? !wanted && !need_main : !wanted) continue;
+      /* Next to the engines' durable single commits: the file system's own floor. */
+      if (w->run == run_commits && w->threads == 1 && w->durability == KV_SYNC &&
+          in_list(engines, raw_floor.name, "")) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s/raw", cfg.dir);
+        remove_tree(dir);
+        make_dir(dir);
         result r;
         long rss = 0;
-        if (i == 0) { /* fill_seq makes the main database the next workloads read */
-          if (!wanted && !need_main) continue;
+        in_child(child_raw_floor, &raw_floor, w, dir, &r, &rss);
+        report(&raw_floor, w, rep, &r, rss, dir, 0);
+        remove_tree(dir);
+      }
+      for (size_t e = 0; e < N_DRIVERS; e++) {
+        const kv_driver *drv = all_drivers[e];
+        if (!in_list(engines, drv->name, "")) continue;
+        char main_dir[4200], fresh[4200];
+        snprintf(main_dir, sizeof main_dir, "%s/%s/main", cfg.dir, drv->name);
+        snprintf(fresh, sizeof fresh, "%s/%s/fresh", cfg.dir, drv->name);
+        result r;
+        long rss = 0;
+        if (i == 0) { /* fill_seq makes the main database the next workloads use */
           remove_tree(main_dir);
           make_dir(main_dir);
           in_child(child_workload, drv, w, main_dir, &r, &rss);
-          have_main = r.ok;
-          if (wanted) report(drv, w, rep, &r, rss, main_dir, cfg.keys);
-          else if (!r.ok) fprintf(stderr, "%s: loading the main database failed: %s\n", drv->name, r.note);
-          continue;
-        }
-        if (!wanted) continue;
-        if (w->on_main) {
-          if (have_main) {
+          have_main[e] = r.ok;
+          if (wanted)
+            report(drv, w, rep, &r, rss, main_dir, cfg.keys);
+          else if (!r.ok)
+            fprintf(stderr, "%s: loading the main database failed: %s\n", drv->name, r.note);
+        } else if (w->on_main) {
+          if (have_main[e]) {
             in_child(child_workload, drv, w, main_dir, &r, &rss);
           } else {
             memset(&r, 0, sizeof r);
             note(&r, "no data: loading the main database failed");
           }
           report(drv, w, rep, &r, rss, main_dir, cfg.keys);
-          continue;
-        }
-        remove_tree(fresh);
-        make_dir(fresh);
-        if (w->run) {
-          in_child(child_workload, drv, w, fresh, &r, &rss);
-          report(drv, w, rep, &r, rss, fresh, cfg.keys);
         } else {
-          run_reopen(drv, w, fresh, &r, &rss);
-          report(drv, w, rep, &r, rss, fresh, cfg.reopen_keys);
+          remove_tree(fresh);
+          make_dir(fresh);
+          if (w->run) {
+            in_child(child_workload, drv, w, fresh, &r, &rss);
+            report(drv, w, rep, &r, rss, fresh, cfg.keys);
+          } else {
+            run_reopen(drv, w, fresh, &r, &rss);
+            report(drv, w, rep, &r, rss, fresh, cfg.reopen_keys);
+          }
+          remove_tree(fresh);
         }
-        remove_tree(fresh);
       }
+    }
+    for (size_t e = 0; e < N_DRIVERS; e++) {
+      char base[4200];
+      snprintf(base, sizeof base, "%s/%s", cfg.dir, all_drivers[e]->name);
       remove_tree(base);
     }
   }
