@@ -11,8 +11,8 @@ flags=()
 libs=(-lrocksdb -llmdb -lsqlite3 -lpthread)
 engines="rocksdb lmdb sqlite"
 if grep -q 'sochdb_open' include/sochdb.h; then
-  if [ ! -f target/release/libsochdb.so ]; then
-    cargo build --release --lib >&2
+  if [ ! -e target/release/libsochdb.so.0 ]; then
+    make --no-print-directory build >&2
   fi
   sources+=(bench/drivers/sochdb.c)
   flags+=(-DKV_WITH_SOCHDB -Iinclude)

@@ -17,6 +17,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -64,7 +65,8 @@ static struct {
   int reps;
   const char *dir;
   FILE *out;
-} cfg = {1000000, 2.0, 0, 500000, 1, "bench/out/data", NULL};
+  double timeout; /* seconds one run may take before it is killed and counted failed */
+} cfg = {1000000, 2.0, 0, 500000, 1, "bench/out/data", NULL, 900};
 
 /* ---- keys, values, clock, random numbers ----------------------------------------- */
 
@@ -811,6 +813,33 @@ static uint64_t disk_usage(const char *dir) {
   return du_total;
 }
 
+/* Reads len bytes from fd unless the deadline (CLOCK_MONOTONIC ns) passes first.
+ * Returns the bytes read; sets *timed_out when the deadline ended the wait. */
+static size_t read_until(int fd, void *buf, size_t len, uint64_t deadline, int *timed_out) {
+  size_t got = 0;
+  *timed_out = 0;
+  while (got < len) {
+    uint64_t now = now_ns();
+    if (now >= deadline) {
+      *timed_out = 1;
+      break;
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    uint64_t left_ms = (deadline - now) / 1000000 + 1;
+    int rc = poll(&p, 1, left_ms > 60000 ? 60000 : (int)left_ms);
+    if (rc < 0 && errno == EINTR) continue;
+    if (rc < 0) break;
+    if (rc == 0) continue;
+    ssize_t n = read(fd, (char *)buf + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  return got;
+}
+
+static uint64_t run_deadline(void) { return now_ns() + (uint64_t)(cfg.timeout * 1e9); }
+
 /* Forks a child that runs fn and sends its result back; fills r and the child's peak
  * resident memory. A child that dies without reporting is a failed run. */
 static void in_child(void (*fn)(const kv_driver *, const workload *, const char *, result *),
@@ -841,14 +870,10 @@ static void in_child(void (*fn)(const kv_driver *, const workload *, const char 
     _exit(n == (ssize_t)sizeof res ? 0 : 1);
   }
   close(fd[1]);
-  size_t got = 0;
-  while (got < sizeof *r) {
-    ssize_t n = read(fd[0], (char *)r + got, sizeof *r - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += (size_t)n;
-  }
+  int timed_out;
+  size_t got = read_until(fd[0], r, sizeof *r, run_deadline(), &timed_out);
   close(fd[0]);
+  if (timed_out) kill(pid, SIGKILL);
   int status = 0;
   struct rusage ru;
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
@@ -856,7 +881,9 @@ static void in_child(void (*fn)(const kv_driver *, const workload *, const char 
   *maxrss_kb = ru.ru_maxrss;
   if (got != sizeof *r) {
     memset(r, 0, sizeof *r);
-    if (WIFSIGNALED(status))
+    if (timed_out)
+      note(r, "the run did not finish within %.0f s (killed)", cfg.timeout);
+    else if (WIFSIGNALED(status))
       note(r, "the run died of signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
     else
       note(r, "the run exited with status %d without a result", WEXITSTATUS(status));
@@ -962,7 +989,8 @@ static void run_reopen(const kv_driver *drv, const workload *w, const char *dir,
   }
   close(fd[1]);
   char ready = 0;
-  ssize_t n = pid > 0 ? read(fd[0], &ready, 1) : -1;
+  int timed_out = 0;
+  ssize_t n = pid > 0 ? (ssize_t)read_until(fd[0], &ready, 1, run_deadline(), &timed_out) : -1;
   close(fd[0]);
   if (pid > 0) {
     kill(pid, SIGKILL);
@@ -970,7 +998,10 @@ static void run_reopen(const kv_driver *drv, const workload *w, const char *dir,
     }
   }
   if (n != 1 || ready != 'K') {
-    note(r, "the writer before the crash failed");
+    if (timed_out)
+      note(r, "the writer before the crash did not finish within %.0f s", cfg.timeout);
+    else
+      note(r, "the writer before the crash failed");
     return;
   }
   in_child(child_reopen, drv, w, dir, r, maxrss_kb);
@@ -1134,6 +1165,7 @@ static void usage(FILE *f) {
           "  --reopen-keys N    entries written before the crash in reopen (default 500000)\n"
           "  --dir DIR          where databases are made (default bench/out/data)\n"
           "  --out FILE         append one JSON line per run to FILE\n"
+          "  --timeout S        kill a run that takes longer, and count it failed (default 900)\n"
           "workloads:");
   for (size_t i = 0; i < N_WORKLOADS; i++)
     fprintf(f, " %s/%s", workloads[i].name, workloads[i].label);
@@ -1147,7 +1179,8 @@ int main(int argc, char **argv) {
       {"keys", required_argument, 0, 'k'},    {"reps", required_argument, 0, 'r'},
       {"seconds", required_argument, 0, 's'}, {"ops", required_argument, 0, 'o'},
       {"reopen-keys", required_argument, 0, 'R'}, {"dir", required_argument, 0, 'd'},
-      {"out", required_argument, 0, 'O'},     {"help", no_argument, 0, 'h'},
+      {"out", required_argument, 0, 'O'},     {"timeout", required_argument, 0, 'T'},
+      {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -1161,12 +1194,13 @@ int main(int argc, char **argv) {
       case 'R': cfg.reopen_keys = strtoull(optarg, NULL, 10); break;
       case 'd': cfg.dir = optarg; break;
       case 'O': out = optarg; break;
+      case 'T': cfg.timeout = atof(optarg); break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
     }
   }
   if (optind != argc || cfg.keys < 1000 || cfg.keys > UINT32_MAX || cfg.reps < 1 ||
-      cfg.reopen_keys < 1 || cfg.seconds < 0) {
+      cfg.reopen_keys < 1 || cfg.seconds < 0 || cfg.timeout <= 0) {
     fprintf(stderr, "kvbench: bad arguments (keys must be 1000..2^32-1, reps >= 1)\n");
     usage(stderr);
     return 2;

@@ -72,9 +72,12 @@ class Redis:
         self.stop()
         raise RuntimeError("redis-server did not answer on its socket within 5 s")
 
-    def cli(self, *args, stdin=None):
-        r = subprocess.run(["redis-cli", "-s", self.sock, *args], input=stdin,
-                           capture_output=True, text=stdin is None or isinstance(stdin, str))
+    def cli(self, *args):
+        try:
+            r = subprocess.run(["redis-cli", "-s", self.sock, *args],
+                               capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            return ""
         return r.stdout if r.returncode == 0 else ""
 
     def stop(self):
@@ -96,16 +99,19 @@ def load(redis, keys):
         k = b"key:%012d" % i
         buf.write(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value))
     r = subprocess.run(["redis-cli", "-s", redis.sock, "--pipe"], input=buf.getvalue(),
-                       capture_output=True)
+                       capture_output=True, timeout=300)
     if r.returncode != 0:
         raise RuntimeError("loading the keyspace failed: " + r.stderr.decode(errors="replace"))
 
 
-def bench(redis, test, clients, pipeline, n, keys):
-    r = subprocess.run(
-        ["redis-benchmark", "-s", redis.sock, "-t", test, "-n", str(n), "-c", str(clients),
-         "-P", str(pipeline), "-d", "100", "-r", str(keys), "--csv"],
-        capture_output=True, text=True)
+def bench(redis, test, clients, pipeline, n, keys, timeout):
+    try:
+        r = subprocess.run(
+            ["redis-benchmark", "-s", redis.sock, "-t", test, "-n", str(n), "-c", str(clients),
+             "-P", str(pipeline), "-d", "100", "-r", str(keys), "--csv"],
+            capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, f"redis-benchmark did not finish within {timeout} s"
     if r.returncode != 0:
         return None, f"redis-benchmark exited {r.returncode}: {r.stderr.strip()[:200]}"
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
@@ -143,7 +149,8 @@ def main():
                         else:
                             n = 3_000 if clients == 1 and pipeline == 1 else 40_000
                         n = max(int(n * scale), 200)
-                        row, why = bench(redis, test, clients, pipeline, n, keys)
+                        row, why = bench(redis, test, clients, pipeline, n, keys,
+                                         60 if a.quick else 600)
                         if row and loaded != keys:
                             row, why = None, f"the keyspace holds {loaded} keys, not {keys}"
                         if row and fsync_mode[-1:] != ["always"]:
@@ -169,7 +176,7 @@ def main():
                               f"{rps or 0:12.0f} ops/s  {status}", file=sys.stderr)
                         passed += row is not None
                         failed += row is None
-        except (RuntimeError, OSError) as e:
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
             print(f"redis: {e}", file=sys.stderr)
             failed += 1
         finally:
