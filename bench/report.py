@@ -43,7 +43,7 @@ WORKLOAD_NOTES = OrderedDict(
         (f"socket_{op}_c{c}_p{p}",
          f"{op.upper()} over a Unix socket, {c} client{'s' if c > 1 else ''}, "
          f"{'no pipelining' if p == 1 else f'pipeline depth {p}'}")
-        for op in ("get", "set")
+        for op in ("get", "put")
         for c in (1, 16, 50)
         for p in (1, 16)
     ]
@@ -83,6 +83,45 @@ def load_runs(path):
                 runs.append(json.loads(line))
             except json.JSONDecodeError as e:
                 sys.exit(f"report.py: {path}:{n}: not JSON: {e}")
+    return runs
+
+
+def load_socket_tables(paths):
+    """Rows of `cargo bench --bench socket` tables (one table per repetition), as runs.
+
+    A table row is: op | clients | pipeline | SochDB ops/s | p50 µs | p99 µs |
+    Redis ops/s | p50 µs | p99 µs | SochDB / Redis; "-" where a side did not run."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+        redis_version = next((p[2:] for p in out.split() if p.startswith("v=")), "")
+    except OSError:
+        redis_version = ""
+    runs = []
+    for rep, path in enumerate(paths, 1):
+        with open(path) as f:
+            for line in f:
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) != 10 or cells[0] not in ("GET", "PUT"):
+                    continue
+                op, clients, depth = cells[0].lower(), int(cells[1]), int(cells[2])
+                for engine, version, (ops, p50, p99) in (
+                    ("sochdb", "serve", cells[3:6]),
+                    ("redis", redis_version, cells[6:9]),
+                ):
+                    if ops == "-":
+                        continue
+                    runs.append({
+                        "engine": engine, "version": version,
+                        "workload": f"socket_{op}_c{clients}_p{depth}",
+                        "durability": "sync" if op == "put" else "read",
+                        "threads": clients, "rep": rep, "keys": None, "ok": True, "ops": None,
+                        "ops_per_sec": float(ops), "p50_us": float(p50), "p99_us": float(p99),
+                        "peak_rss_kb": 0, "note": "",
+                    })
+        if not any(r["rep"] == rep for r in runs):
+            sys.exit(f"report.py: {path} holds no socket benchmark rows")
     return runs
 
 
@@ -244,7 +283,7 @@ def markdown(rows, machine):
     peers = [e for e in engines if e != SUBJECT]
     has_subject = SUBJECT in engines
     reps = max((r["runs"] for r in rows), default=0)
-    keys = rows[0]["keys"] if rows else 0
+    keys = next((r["keys"] for r in rows if r["keys"]), 0)
     versions = ", ".join(
         f"{e} {next(r['version'] for r in rows if r['engine'] == e)}" for e in engines
     )
@@ -282,17 +321,13 @@ def markdown(rows, machine):
         out += throughput_table(socket_rows)
         out.append("")
         out.append(
-            "`socket_OP_cN_pM`: GET or SET of 100-byte values over a Unix socket by N clients "
-            "with M requests in flight each (pipelining depth M), 16-byte keys, the keyspace "
-            "loaded first so that every GET finds its key. Redis is `redis-server` with "
-            "`appendonly yes`, `appendfsync always`, driven by `redis-benchmark -s`; its "
-            "server's peak resident memory was "
-            f"{max(r['peak_rss_mib'] or 0 for r in socket_rows if r['engine'] == 'redis'):.0f} MiB."
-            if any(r["engine"] == "redis" for r in socket_rows) else
-            "`socket_OP_cN_pM`: GET or SET over a Unix socket, N clients, pipeline depth M."
+            "`socket_OP_cN_pM` (from `cargo bench --bench socket`, see below): GET or PUT "
+            "(Redis SET) of 100-byte values over a Unix socket by N connections with M "
+            "requests in flight each, random keys of a 10,000-key space all present before "
+            "the GET rows; `sochdb serve` with its default sync-per-commit-group against "
+            "`redis-server` with `appendonly yes`, `appendfsync always`. Latency of a "
+            "pipelined request is its batch's round trip."
         )
-        if SUBJECT not in {r["engine"] for r in socket_rows}:
-            out.append("SochDB's socket rows are pending its server (`sochdb serve`).")
 
     # Space, memory and reopen, one row per engine.
     out.append("")
@@ -418,7 +453,7 @@ def chart(rows, path):
     ax.set_ylabel("operations per second (log scale)")
     ax.set_xticks(range(len(cats)))
     ax.set_xticklabels([f"{w}\n{d}" for w, d in cats], rotation=45, ha="right", fontsize=8)
-    keys = rows[0]["keys"] if rows else 0
+    keys = next((r["keys"] for r in rows if r["keys"]), 0)
     reps = max((r["runs"] for r in rows), default=0)
     ax.set_title(
         f"kvbench: {keys:,} keys (16 bytes), 100-byte values; "
@@ -450,8 +485,10 @@ def main():
     ap.add_argument("--png")
     ap.add_argument("--readme")
     ap.add_argument("--machine", default="")
+    ap.add_argument("--socket-table", action="append", default=[],
+                    help="a table printed by `cargo bench --bench socket` (repeatable)")
     a = ap.parse_args()
-    runs = load_runs(a.runs)
+    runs = load_runs(a.runs) + load_socket_tables(a.socket_table)
     if not runs:
         sys.exit(f"report.py: {a.runs} holds no runs")
     rows = aggregate(runs)

@@ -271,4 +271,43 @@ pub trait Backend: Send + Sync {
     fn stats(&self) -> Result<serde_json::Map<String, serde_json::Value>>;
     /// Closes the database (or the connection); later calls fail with `Closed`.
     fn close(&self) -> Result<()>;
+
+    /// Writes the value at a path (`users/alice/email`): the key is the path's UTF-8
+    /// bytes. A bad path is an `InvalidArgument` naming the bad segment.
+    fn put_path(&self, txn: Option<TxnId>, path: &str, value: &[u8]) -> Result<()> {
+        crate::kernel::path::validate(path)?;
+        self.put(txn, path.as_bytes(), value)
+    }
+
+    /// Reads the value at a path; `None` when absent.
+    fn get_path(&self, txn: Option<TxnId>, path: &str) -> Result<Option<Vec<u8>>> {
+        crate::kernel::path::validate(path)?;
+        self.get(txn, path.as_bytes())
+    }
+
+    /// Deletes the value at a path (deleting an absent path is not an error).
+    fn delete_path(&self, txn: Option<TxnId>, path: &str) -> Result<()> {
+        crate::kernel::path::validate(path)?;
+        self.delete(txn, path.as_bytes())
+    }
+
+    /// Streams the entries below a path, segment-aware: the scan of `users` covers the
+    /// keys starting with `users/` (never `users_archive/...`, and not `users` itself).
+    fn scan_path(
+        &self,
+        txn: Option<TxnId>,
+        path: &str,
+        reverse: bool,
+        limit: Option<u64>,
+    ) -> Result<Box<dyn KvCursor>> {
+        let prefix = crate::kernel::path::scan_prefix(path)?;
+        self.scan(
+            txn,
+            &ScanOptions {
+                range: ScanRange::Prefix(prefix),
+                reverse,
+                limit,
+            },
+        )
+    }
 }

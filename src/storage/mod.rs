@@ -11,186 +11,52 @@
 //! - [`Engine::get`] and [`Engine::iter`]: reads at a timestamp;
 //! - [`Engine::set_safe_ts`]: the oldest timestamp any reader still needs.
 //!
-//! See `docs/storage.md` for the on-disk formats and the commit and recovery protocol.
+//! Parts: [`io`] (the file layer), [`wal`] (log segments and recovery), `commit` (group
+//! commit and visibility), [`memtable`] (the in-memory sorted versions), `iter` (reads
+//! over ranges). See `docs/storage.md` for the on-disk formats and the commit and
+//! recovery protocol.
 
-use std::collections::BTreeMap;
+mod batch;
+pub mod bloom;
+pub mod cache;
+pub mod coding;
+mod commit;
+pub mod compaction;
+pub mod entry;
+pub mod io;
+mod iter;
+pub mod manifest;
+pub mod memtable;
+pub mod merge;
+mod notice;
+mod options;
+pub mod sstable;
+pub mod wal;
+
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+pub use self::batch::{
+    BatchOp, MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_KEY_LEN, MAX_VALUE_LEN, WriteBatch, check_key,
+    check_value,
+};
+pub use self::iter::EngineIter;
+pub use self::options::{Durability, EngineOptions};
+pub use self::wal::{RecoveryReport, TornTail};
+
+use self::commit::Pipeline;
+use self::io::{DirLock, FileSystem, OsFs};
+use self::memtable::Memtable;
+use self::notice::notice;
+use self::wal::WalCounters;
+use self::wal::record::PreparedBatch;
 use crate::error::{Error, Result};
-
-/// Largest key, in bytes (the empty key is a valid key).
-pub const MAX_KEY_LEN: usize = 65_535;
-/// Largest value, in bytes (15 MiB: a value plus its key always fits one protocol frame).
-pub const MAX_VALUE_LEN: usize = 15 * 1024 * 1024;
-/// Largest write batch, in bytes of keys and values together.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
-
-/// How a commit reaches stable storage before it returns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Durability {
-    /// `fdatasync` before the commit returns (the default). A crash loses nothing that
-    /// was acknowledged.
-    #[default]
-    Sync,
-    /// Written to the operating system before the commit returns, synced in the
-    /// background within [`EngineOptions::buffered_sync_interval`]. An OS crash or power
-    /// loss may lose that interval; a process crash loses nothing.
-    Buffered,
-    /// Written to the operating system when its buffer fills, never synced per commit
-    /// (bulk loads). A process crash may lose the unwritten buffer; recovery is still
-    /// consistent (whole batches only).
-    None,
-}
-
-/// Options of an engine, fixed at open.
-#[derive(Debug, Clone)]
-pub struct EngineOptions {
-    /// Default durability of commits.
-    pub durability: Durability,
-    /// Bytes a memtable may hold before it is frozen and flushed (default 64 MiB).
-    pub memtable_budget: usize,
-    /// Bytes of the block cache (default 128 MiB).
-    pub cache_budget: usize,
-    /// Longest delay before a [`Durability::Buffered`] commit is synced (default 100 ms).
-    pub buffered_sync_interval: Duration,
-    /// Size at which a log segment is closed and a new one started (default 64 MiB).
-    pub wal_segment_size: u64,
-    /// Open without writing anything; commits fail with `ReadOnly`.
-    pub read_only: bool,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            durability: Durability::Sync,
-            memtable_budget: 64 * 1024 * 1024,
-            cache_budget: 128 * 1024 * 1024,
-            buffered_sync_interval: Duration::from_millis(100),
-            wal_segment_size: 64 * 1024 * 1024,
-            read_only: false,
-        }
-    }
-}
-
-/// One operation of a [`WriteBatch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchOp {
-    /// Store `value` under `key` (an empty value is a value).
-    Put {
-        /// The key.
-        key: Vec<u8>,
-        /// The value.
-        value: Vec<u8>,
-    },
-    /// Delete `key` (a tombstone).
-    Delete {
-        /// The key.
-        key: Vec<u8>,
-    },
-}
-
-impl BatchOp {
-    /// The key the operation touches.
-    pub fn key(&self) -> &[u8] {
-        match self {
-            BatchOp::Put { key, .. } | BatchOp::Delete { key } => key,
-        }
-    }
-}
-
-/// Puts and deletes applied atomically under one commit timestamp. Later operations on
-/// the same key win.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WriteBatch {
-    ops: Vec<BatchOp>,
-    bytes: usize,
-}
-
-impl WriteBatch {
-    /// An empty batch.
-    pub fn new() -> WriteBatch {
-        WriteBatch::default()
-    }
-
-    /// Adds a put, checking the size limits.
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        check_key(key)?;
-        check_value(value)?;
-        self.reserve(key.len() + value.len())?;
-        self.ops.push(BatchOp::Put {
-            key: key.to_vec(),
-            value: value.to_vec(),
-        });
-        Ok(())
-    }
-
-    /// Adds a delete, checking the size limit.
-    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        check_key(key)?;
-        self.reserve(key.len())?;
-        self.ops.push(BatchOp::Delete { key: key.to_vec() });
-        Ok(())
-    }
-
-    fn reserve(&mut self, n: usize) -> Result<()> {
-        let total = self.bytes.saturating_add(n);
-        if total > MAX_BATCH_BYTES {
-            return Err(Error::TooLarge(format!(
-                "write batch of {total} bytes exceeds the maximum of {MAX_BATCH_BYTES}"
-            )));
-        }
-        self.bytes = total;
-        Ok(())
-    }
-
-    /// The operations, in order.
-    pub fn ops(&self) -> &[BatchOp] {
-        &self.ops
-    }
-
-    /// Number of operations.
-    pub fn len(&self) -> usize {
-        self.ops.len()
-    }
-
-    /// True when the batch holds no operation.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
-    /// Bytes of keys and values in the batch.
-    pub fn byte_size(&self) -> usize {
-        self.bytes
-    }
-}
-
-/// Checks a key against [`MAX_KEY_LEN`].
-pub fn check_key(key: &[u8]) -> Result<()> {
-    if key.len() > MAX_KEY_LEN {
-        return Err(Error::TooLarge(format!(
-            "key of {} bytes exceeds the maximum of {MAX_KEY_LEN}",
-            key.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Checks a value against [`MAX_VALUE_LEN`].
-pub fn check_value(value: &[u8]) -> Result<()> {
-    if value.len() > MAX_VALUE_LEN {
-        return Err(Error::TooLarge(format!(
-            "value of {} bytes exceeds the maximum of {MAX_VALUE_LEN}",
-            value.len()
-        )));
-    }
-    Ok(())
-}
 
 /// Figures about the engine.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,53 +65,133 @@ pub struct EngineStats {
     pub memtable_bytes: u64,
     /// Bytes of live log segments.
     pub wal_bytes: u64,
-    /// The newest commit timestamp.
+    /// The newest commit timestamp visible to reads.
     pub last_commit_ts: u64,
     /// Commits applied since open.
     pub commits: u64,
     /// Log syncs performed since open.
     pub syncs: u64,
+    /// Log writes (one per commit group) performed since open.
+    pub wal_writes: u64,
+    /// Entries (versions and tombstones) in the memtables.
+    pub memtable_entries: u64,
+    /// True when the engine refuses commits (opened read-only, or after a failed log
+    /// write or sync).
+    pub read_only: bool,
 }
 
-/// Versions of one key, newest first: `(commit_ts, None)` is a tombstone.
-type Versions = Vec<(u64, Option<Vec<u8>>)>;
+/// The background thread that syncs [`Durability::Buffered`] commits.
+struct Syncer {
+    /// The thread.
+    handle: JoinHandle<()>,
+    /// Set to stop it; the condvar wakes it.
+    stop: Arc<(Mutex<bool>, Condvar)>,
+}
 
+/// The shared state of an open engine.
 struct Inner {
+    /// The database directory.
     dir: PathBuf,
+    /// Options fixed at open.
     opts: EngineOptions,
-    map: RwLock<BTreeMap<Vec<u8>, Versions>>,
-    commit_lock: Mutex<()>,
-    last_ts: AtomicU64,
-    visible_ts: AtomicU64,
+    /// The memtable receiving commits (reads clone the `Arc`).
+    mem: RwLock<Arc<Memtable>>,
+    /// Timestamps, group commit, visibility (shared with the syncer thread, which
+    /// holds nothing else, so dropping the last engine handle closes synchronously).
+    pipeline: Arc<Pipeline>,
+    /// Log counters.
+    counters: Arc<WalCounters>,
+    /// The oldest timestamp a reader still needs.
     safe_ts: AtomicU64,
-    commits: AtomicU64,
-    memtable_bytes: AtomicU64,
+    /// Set once closed: every call fails with `Closed`.
+    closed: AtomicBool,
+    /// The directory lock, released at close.
+    lock: Mutex<Option<Box<dyn DirLock>>>,
+    /// The background syncer, stopped at close.
+    syncer: Mutex<Option<Syncer>>,
+    /// What recovery found at open.
+    recovery: RecoveryReport,
 }
 
 /// An open engine. Cloning is cheap and shares the same engine.
 #[derive(Clone)]
 pub struct Engine {
+    /// The shared state.
     inner: Arc<Inner>,
 }
 
 impl Engine {
     /// Opens (creating if needed) the engine in `dir`.
     pub fn open(dir: &Path, opts: EngineOptions) -> Result<Engine> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        Ok(Engine {
-            inner: Arc::new(Inner {
-                dir: dir.to_path_buf(),
-                opts,
-                map: RwLock::new(BTreeMap::new()),
-                commit_lock: Mutex::new(()),
-                last_ts: AtomicU64::new(0),
-                visible_ts: AtomicU64::new(0),
-                safe_ts: AtomicU64::new(0),
-                commits: AtomicU64::new(0),
-                memtable_bytes: AtomicU64::new(0),
-            }),
-        })
+        Engine::open_with_fs(dir, opts, Arc::new(OsFs::new()))
+    }
+
+    /// Opens the engine in `dir`, doing every file operation through `fs`.
+    ///
+    /// Takes the directory lock, replays the log (cutting a torn tail off the newest
+    /// segment, failing with `Corruption` on any other damage), starts a new log
+    /// segment and the background syncer.
+    pub fn open_with_fs(
+        dir: &Path,
+        opts: EngineOptions,
+        fs: Arc<dyn FileSystem>,
+    ) -> Result<Engine> {
+        if opts.wal_segment_size == 0 {
+            return Err(Error::InvalidArgument(
+                "wal_segment_size must be at least 1 byte".into(),
+            ));
+        }
+        if opts.buffered_sync_interval.is_zero() {
+            return Err(Error::InvalidArgument(
+                "buffered_sync_interval must be longer than zero".into(),
+            ));
+        }
+        if !opts.read_only {
+            fs.create_dir_all(dir)?;
+        }
+        let lock = fs.lock(dir)?;
+        let mem = Arc::new(Memtable::new());
+        let recovered = wal::recover(&*fs, dir, !opts.read_only, &mut |ts, ops| {
+            mem.apply(ts, ops);
+            Ok(())
+        })?;
+        let last_ts = recovered.report.last_ts;
+        let counters = Arc::new(WalCounters::default());
+        counters.bytes.store(recovered.wal_bytes, Ordering::Relaxed);
+        let writer = if opts.read_only {
+            None
+        } else {
+            Some(wal::WalWriter::create(
+                Arc::clone(&fs),
+                dir,
+                recovered.next_seq,
+                last_ts,
+                opts.wal_segment_size,
+                Arc::clone(&counters),
+            )?)
+        };
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            opts,
+            mem: RwLock::new(mem),
+            pipeline: Arc::new(Pipeline::new(last_ts, writer)),
+            counters,
+            safe_ts: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(Some(lock)),
+            syncer: Mutex::new(None),
+            recovery: recovered.report,
+        });
+        if !inner.opts.read_only {
+            let syncer = start_syncer(
+                Arc::clone(&inner.pipeline),
+                inner.dir.clone(),
+                inner.opts.buffered_sync_interval,
+            )
+            .map_err(|e| Error::io("starting the background log syncer", e))?;
+            *inner.syncer.lock() = Some(syncer);
+        }
+        Ok(Engine { inner })
     }
 
     /// The directory the engine lives in.
@@ -258,6 +204,11 @@ impl Engine {
         &self.inner.opts
     }
 
+    /// What recovery found when the engine was opened (segments, records, torn tail).
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.inner.recovery
+    }
+
     /// Commits `batch` with the database's default durability; returns its timestamp.
     pub fn commit(&self, batch: &WriteBatch) -> Result<u64> {
         self.commit_with(batch, None, &mut |_| Ok(()))
@@ -267,62 +218,67 @@ impl Engine {
     ///
     /// `validate` runs once, with the timestamp about to be assigned, while no other
     /// commit can be assigned one; an error from it aborts the commit and leaves no
-    /// trace. When this returns `Ok(ts)`, the batch is durable per `durability` (or the
+    /// trace. It may read the engine (`get`, `latest_ts`, `iter`) but must not commit. When this returns `Ok(ts)`, the batch is durable per `durability` (or the
     /// engine default) and visible to reads at `ts` or later.
+    ///
+    /// Errors: `ReadOnly` when opened read-only or after a failed log write or sync;
+    /// `Io` when the log write or sync of this commit fails (the commit is then not
+    /// acknowledged and the engine becomes read-only); `Closed` after [`Engine::close`];
+    /// `TooLarge` for a batch beyond the limits; whatever `validate` returns.
     pub fn commit_with(
         &self,
         batch: &WriteBatch,
         durability: Option<Durability>,
         validate: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
-        let _ = durability;
         if self.inner.opts.read_only {
             return Err(Error::ReadOnly("the engine was opened read-only".into()));
         }
-        let _guard = self.inner.commit_lock.lock();
-        let ts = self.inner.last_ts.load(Ordering::Acquire) + 1;
-        validate(ts)?;
-        let mut map = self.inner.map.write();
-        for op in batch.ops() {
-            let (key, value) = match op {
-                BatchOp::Put { key, value } => (key, Some(value.clone())),
-                BatchOp::Delete { key } => (key, None),
-            };
-            self.inner.memtable_bytes.fetch_add(
-                (key.len() + value.as_ref().map_or(0, Vec::len) + 16) as u64,
-                Ordering::Relaxed,
-            );
-            let versions = map.entry(key.clone()).or_default();
-            versions.retain(|(t, _)| *t != ts);
-            versions.insert(0, (ts, value));
-        }
-        drop(map);
-        self.inner.last_ts.store(ts, Ordering::Release);
-        self.inner.visible_ts.store(ts, Ordering::Release);
-        self.inner.commits.fetch_add(1, Ordering::Relaxed);
-        Ok(ts)
+        self.check_open()?;
+        let prepared = PreparedBatch::new(batch::encode_ops(batch)).ok_or_else(|| {
+            Error::TooLarge(format!(
+                "write batch of {} operations and {} bytes exceeds the largest log record",
+                batch.len(),
+                batch.byte_size()
+            ))
+        })?;
+        // `apply` runs under the commit lock: it inserts into the memtable that is
+        // current at that moment.
+        self.inner.pipeline.commit(
+            &prepared,
+            durability.unwrap_or(self.inner.opts.durability),
+            validate,
+            &mut |ts| self.inner.mem.read().apply(ts, batch.ops()),
+        )
     }
 
     /// Every commit with a timestamp at or below this is visible to reads.
     pub fn visible_ts(&self) -> u64 {
-        self.inner.visible_ts.load(Ordering::Acquire)
+        self.inner.pipeline.visible_ts()
     }
 
     /// The value of `key` as of `read_ts`: the newest version at or below it, or `None`
-    /// when there is none or it is a tombstone.
+    /// when there is none or it is a tombstone. A `read_ts` above [`Engine::visible_ts`]
+    /// reads at the visible timestamp (commits in flight are never half seen).
     pub fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Vec<u8>>> {
-        let map = self.inner.map.read();
-        Ok(map.get(key).and_then(|vs| newest_at(vs, read_ts)).cloned())
+        self.check_open()?;
+        let read_ts = read_ts.min(self.visible_ts());
+        let mem = Arc::clone(&self.inner.mem.read());
+        Ok(mem.get(key, read_ts).flatten().map(<[u8]>::to_vec))
     }
 
     /// The commit timestamp of the newest version of `key` (tombstones included), if any.
+    /// This includes commits that are applied but not yet visible, so a conflict check
+    /// never misses a write that is about to become visible.
     pub fn latest_ts(&self, key: &[u8]) -> Result<Option<u64>> {
-        let map = self.inner.map.read();
-        Ok(map.get(key).and_then(|vs| vs.first().map(|(t, _)| *t)))
+        self.check_open()?;
+        let mem = Arc::clone(&self.inner.mem.read());
+        Ok(mem.latest_ts(key))
     }
 
     /// Iterates the live keys in `[start, end)` bounds as of `read_ts`, in ascending key
-    /// order, or descending when `reverse`.
+    /// order, or descending when `reverse`. Streams: memory does not grow with the range.
+    /// A `read_ts` above [`Engine::visible_ts`] reads at the visible timestamp.
     pub fn iter(
         &self,
         start: Bound<Vec<u8>>,
@@ -330,17 +286,10 @@ impl Engine {
         read_ts: u64,
         reverse: bool,
     ) -> Result<EngineIter> {
-        let map = self.inner.map.read();
-        let mut items: Vec<(Vec<u8>, Vec<u8>)> = map
-            .range((start, end))
-            .filter_map(|(k, vs)| newest_at(vs, read_ts).map(|v| (k.clone(), v.clone())))
-            .collect();
-        if reverse {
-            items.reverse();
-        }
-        Ok(EngineIter {
-            items: items.into_iter(),
-        })
+        self.check_open()?;
+        let read_ts = read_ts.min(self.visible_ts());
+        let mem = Arc::clone(&self.inner.mem.read());
+        Ok(EngineIter::new(mem.cursor(), start, end, read_ts, reverse))
     }
 
     /// Tells the engine the oldest timestamp a reader still needs; versions that only
@@ -349,40 +298,125 @@ impl Engine {
         self.inner.safe_ts.fetch_max(ts, Ordering::AcqRel);
     }
 
-    /// Flushes the memtable, syncs, and trims the log.
+    /// The oldest timestamp a reader still needs, as last set.
+    pub fn safe_ts(&self) -> u64 {
+        self.inner.safe_ts.load(Ordering::Acquire)
+    }
+
+    /// Makes every commit so far durable, whatever its durability mode. (With block
+    /// files, it also flushes the memtable and trims the log.)
     pub fn checkpoint(&self) -> Result<()> {
-        Ok(())
+        self.check_open()?;
+        if self.inner.opts.read_only {
+            return Ok(());
+        }
+        self.inner.pipeline.sync_all()
     }
 
     /// Current figures.
     pub fn stats(&self) -> EngineStats {
+        let mem = Arc::clone(&self.inner.mem.read());
         EngineStats {
-            memtable_bytes: self.inner.memtable_bytes.load(Ordering::Relaxed),
-            wal_bytes: 0,
-            last_commit_ts: self.inner.last_ts.load(Ordering::Acquire),
-            commits: self.inner.commits.load(Ordering::Relaxed),
-            syncs: 0,
+            memtable_bytes: mem.approximate_bytes() as u64,
+            wal_bytes: self.inner.counters.bytes.load(Ordering::Relaxed),
+            last_commit_ts: self.visible_ts(),
+            commits: self.inner.pipeline.commits(),
+            syncs: self.inner.counters.syncs.load(Ordering::Relaxed),
+            wal_writes: self.inner.counters.writes.load(Ordering::Relaxed),
+            memtable_entries: mem.len() as u64,
+            read_only: self.is_read_only(),
+        }
+    }
+
+    /// True when commits are refused: opened read-only, or a log write or sync failed
+    /// (reopen to write again).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.opts.read_only || self.inner.pipeline.failed()
+    }
+
+    /// Syncs every commit, stops the background syncer and releases the directory lock.
+    /// Later calls on this engine (and its clones) fail with `Closed`; closing twice is
+    /// a no-op. Dropping the last clone closes too, reporting errors on standard error.
+    pub fn close(&self) -> Result<()> {
+        self.inner.close()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed(format!(
+                "the database in {} is closed",
+                self.inner.dir.display()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let syncer = self.syncer.lock().take();
+        if let Some(s) = syncer {
+            *s.stop.0.lock() = true;
+            s.stop.1.notify_all();
+            // The syncer stops between rounds; a panic in it has been reported already.
+            let _ = s.handle.join();
+        }
+        let result = self.pipeline.close();
+        self.lock.lock().take();
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            notice(&format!(
+                "closing the database in {}: {e}",
+                self.dir.display()
+            ));
         }
     }
 }
 
-fn newest_at(versions: &Versions, read_ts: u64) -> Option<&Vec<u8>> {
-    versions
-        .iter()
-        .find(|(t, _)| *t <= read_ts)
-        .and_then(|(_, v)| v.as_ref())
+/// Starts the thread that syncs the log every `interval` while something is unsynced.
+fn start_syncer(
+    pipeline: Arc<Pipeline>,
+    dir: PathBuf,
+    interval: Duration,
+) -> std::io::Result<Syncer> {
+    let stop = Arc::new((Mutex::new(false), Condvar::new()));
+    let flag = Arc::clone(&stop);
+    let handle = std::thread::Builder::new()
+        .name("sochdb-log-sync".into())
+        .spawn(move || {
+            let (lock, cond) = &*flag;
+            let mut stopped = lock.lock();
+            while !*stopped {
+                cond.wait_for(&mut stopped, interval);
+                if *stopped {
+                    break;
+                }
+                MutexGuard::unlocked(&mut stopped, || sync_round(&pipeline, &dir));
+            }
+        })?;
+    Ok(Syncer { handle, stop })
 }
 
-/// A streaming iterator over live key-value pairs at a read timestamp. It owns what it
-/// needs (it does not borrow the engine), so it can be moved across threads and handles.
-pub struct EngineIter {
-    items: std::vec::IntoIter<(Vec<u8>, Vec<u8>)>,
-}
-
-impl Iterator for EngineIter {
-    type Item = Result<(Vec<u8>, Vec<u8>)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.items.next().map(Ok)
+/// One round of the syncer.
+fn sync_round(pipeline: &Pipeline, dir: &Path) {
+    if pipeline.has_unsynced() {
+        if let Err(e) = pipeline.sync_all() {
+            notice(&format!(
+                "background sync of the log in {} failed: {e}; the database is read-only \
+                 until reopened",
+                dir.display()
+            ));
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,325 @@
+//! Opens a block file, answers point lookups, and hands out iterators.
+
+use std::cmp::Ordering;
+use std::fmt::Display;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::storage::bloom::BloomFilter;
+use crate::storage::cache::BlockCache;
+use crate::storage::entry::cmp_internal;
+use crate::storage::sstable::block::{Block, BlockCursor};
+use crate::storage::sstable::file::BlockSource;
+use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, Footer};
+use crate::storage::sstable::index::{IndexEntry, decode_index};
+use crate::storage::sstable::iter::TableIter;
+use crate::storage::sstable::props::Properties;
+
+/// An open, validated block file. Shared between readers through an `Arc`.
+pub struct Table {
+    /// The file.
+    source: Arc<dyn BlockSource>,
+    /// The file's number (the block cache key).
+    file_id: u64,
+    /// The decoded footer.
+    footer: Footer,
+    /// The index, one entry per data block.
+    index: Vec<IndexEntry>,
+    /// The Bloom filter over user keys.
+    bloom: BloomFilter,
+    /// The properties block.
+    props: Properties,
+    /// The shared block cache, if any.
+    cache: Option<Arc<BlockCache>>,
+}
+
+/// What [`Table::verify`] checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Data blocks read and checked.
+    pub blocks: u64,
+    /// Versions read and checked.
+    pub entries: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+impl Table {
+    /// Opens the block file `source` known as `file_id`: reads and checks the footer,
+    /// index, filter and properties. Data blocks are read (and checked) on demand,
+    /// through `cache` when given.
+    pub fn open(
+        source: Arc<dyn BlockSource>,
+        file_id: u64,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Arc<Table>> {
+        let len = source.len();
+        let name = source.name().to_string();
+        if len < FOOTER_LEN as u64 {
+            return Err(Error::Corruption(format!(
+                "block file {name}: {len} bytes is shorter than a footer"
+            )));
+        }
+        let footer_at = len - FOOTER_LEN as u64;
+        let mut buf = vec![0u8; FOOTER_LEN];
+        source.read_at(footer_at, &mut buf)?;
+        let footer = Footer::decode(&buf, len).map_err(|e| {
+            Error::Corruption(format!(
+                "block file {name}: footer at offset {footer_at}: {e}"
+            ))
+        })?;
+        let corrupt = |offset: u64, what: &str, why: &dyn Display| {
+            Error::Corruption(format!(
+                "block file {name}: {what} at offset {offset}: {why}"
+            ))
+        };
+        let raw = read_checked(source.as_ref(), footer.index, "index block")?;
+        let index = decode_index(&raw, footer.index.offset)
+            .map_err(|e| corrupt(footer.index.offset, "index block", &e))?;
+        let raw = read_checked(source.as_ref(), footer.filter, "filter block")?;
+        let bloom = BloomFilter::decode(&raw)
+            .map_err(|e| corrupt(footer.filter.offset, "filter block", &e))?;
+        let raw = read_checked(source.as_ref(), footer.props, "properties block")?;
+        let props = Properties::decode(&raw)
+            .map_err(|e| corrupt(footer.props.offset, "properties block", &e))?;
+        let last = index.last().map(|e| e.last_key.as_slice());
+        if props.data_blocks != index.len() as u64 || last != Some(props.max_key.as_slice()) {
+            return Err(corrupt(
+                footer.props.offset,
+                "properties block",
+                &"disagrees with the index",
+            ));
+        }
+        let table = Table {
+            source,
+            file_id,
+            footer,
+            index,
+            bloom,
+            props,
+            cache,
+        };
+        Ok(Arc::new(table))
+    }
+
+    fn corruption(&self, offset: u64, what: &str, why: impl Display) -> Error {
+        Error::Corruption(format!(
+            "block file {}: {what} at offset {offset}: {why}",
+            self.source.name()
+        ))
+    }
+
+    fn read_raw(&self, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
+        read_checked(self.source.as_ref(), handle, what)
+    }
+
+    /// Data block `i`, from the cache or read, checked and decoded (and then cached when
+    /// `fill_cache`).
+    pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Arc<Block>> {
+        let handle = self
+            .index
+            .get(i)
+            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?
+            .handle;
+        if let Some(cache) = &self.cache
+            && let Some(b) = cache.get(self.file_id, handle.offset)
+        {
+            return Ok(b);
+        }
+        let raw = self.read_raw(handle, "data block")?;
+        let block = Arc::new(
+            Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))?,
+        );
+        if fill_cache && let Some(cache) = &self.cache {
+            cache.insert(self.file_id, handle.offset, block.clone());
+        }
+        Ok(block)
+    }
+
+    /// The Corruption error for a bad entry in data block `i`.
+    pub(crate) fn block_corruption(&self, i: usize, why: impl Display) -> Error {
+        let offset = self.index.get(i).map_or(0, |e| e.handle.offset);
+        self.corruption(offset, "data block", why)
+    }
+
+    /// Index of the first data block whose last entry is at or after `(key, ts)`.
+    pub(crate) fn find_block(&self, key: &[u8], ts: u64) -> usize {
+        self.index
+            .partition_point(|e| cmp_internal(&e.last_key, e.last_ts, key, ts) == Ordering::Less)
+    }
+
+    /// Number of data blocks.
+    pub fn block_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// False when the file certainly holds no version of `key` (Bloom filter).
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.bloom.may_contain(key)
+    }
+
+    /// The newest version of `key` with timestamp `<= read_ts`: `Some((ts, value))`,
+    /// where a `None` value is a tombstone; `None` when the file holds no such version.
+    pub fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        if !self.bloom.may_contain(key) {
+            return Ok(None);
+        }
+        let i = self.find_block(key, read_ts);
+        if i == self.index.len() {
+            return Ok(None);
+        }
+        let mut c = BlockCursor::new(self.data_block(i, true)?);
+        c.seek(key, read_ts)
+            .map_err(|e| self.block_corruption(i, e))?;
+        if !c.valid() {
+            return Err(self.block_corruption(i, "block ends before its index key"));
+        }
+        if c.key() != key {
+            return Ok(None);
+        }
+        Ok(Some((c.ts(), c.value().map(<[u8]>::to_vec))))
+    }
+
+    /// A cursor over every version in the file that fills the block cache as it reads.
+    pub fn iter(self: &Arc<Self>) -> TableIter {
+        TableIter::new(self.clone(), true)
+    }
+
+    /// A cursor that reads through the cache but does not fill it (for compaction and
+    /// full scans, which would evict the hot blocks).
+    pub fn iter_no_fill(self: &Arc<Self>) -> TableIter {
+        TableIter::new(self.clone(), false)
+    }
+
+    /// The properties block.
+    pub fn properties(&self) -> &Properties {
+        &self.props
+    }
+
+    /// Key and timestamp of the file's last entry.
+    pub fn last_entry(&self) -> (&[u8], u64) {
+        self.index
+            .last()
+            .map_or((&[][..], 0), |e| (e.last_key.as_slice(), e.last_ts))
+    }
+
+    /// The file's number.
+    pub fn file_id(&self) -> u64 {
+        self.file_id
+    }
+
+    /// Bytes of the file.
+    pub fn file_size(&self) -> u64 {
+        self.source.len()
+    }
+
+    /// The file's name, for messages.
+    pub fn name(&self) -> &str {
+        self.source.name()
+    }
+
+    /// The decoded footer.
+    pub fn footer(&self) -> &Footer {
+        &self.footer
+    }
+
+    /// Bytes of memory held for the open file (index and filter).
+    pub fn memory_bytes(&self) -> usize {
+        let index: usize = self.index.iter().map(|e| e.last_key.len() + 48).sum();
+        index + self.bloom.memory_bytes() + self.props.min_key.len() + self.props.max_key.len()
+    }
+
+    /// Reads every data block (bypassing the cache) and checks every checksum, that
+    /// entries are in strictly increasing internal order, that each block ends at its
+    /// index key, that the filter knows every key, and that the properties match.
+    pub fn verify(&self) -> Result<VerifySummary> {
+        let mut prev: Option<(Vec<u8>, u64)> = None;
+        let mut seen = Properties::default();
+        for (i, ie) in self.index.iter().enumerate() {
+            let raw = self.read_raw(ie.handle, "data block")?;
+            let block = Block::decode(raw).map_err(|e| self.block_corruption(i, e))?;
+            let mut c = BlockCursor::new(Arc::new(block));
+            c.seek_to_first().map_err(|e| self.block_corruption(i, e))?;
+            while c.valid() {
+                let (k, ts) = (c.key(), c.ts());
+                let new_key = match &prev {
+                    None => true,
+                    Some((pk, pts)) => {
+                        if cmp_internal(pk, *pts, k, ts) != Ordering::Less {
+                            return Err(self.block_corruption(i, "entries out of order"));
+                        }
+                        pk.as_slice() != k
+                    }
+                };
+                if new_key {
+                    seen.key_count += 1;
+                    if !self.bloom.may_contain(k) {
+                        return Err(self.corruption(
+                            self.footer.filter.offset,
+                            "filter block",
+                            "misses a stored key",
+                        ));
+                    }
+                }
+                if seen.entry_count == 0 {
+                    seen.min_key = k.to_vec();
+                    seen.min_ts = ts;
+                }
+                seen.entry_count += 1;
+                seen.min_ts = seen.min_ts.min(ts);
+                seen.max_ts = seen.max_ts.max(ts);
+                seen.raw_key_bytes += k.len() as u64;
+                match c.value() {
+                    Some(v) => seen.raw_value_bytes += v.len() as u64,
+                    None => seen.tombstone_count += 1,
+                }
+                prev = Some((k.to_vec(), ts));
+                c.next_entry().map_err(|e| self.block_corruption(i, e))?;
+            }
+            let at_index = prev
+                .as_ref()
+                .is_some_and(|(k, ts)| *k == ie.last_key && *ts == ie.last_ts);
+            if !at_index {
+                return Err(self.block_corruption(i, "last entry differs from the index"));
+            }
+        }
+        seen.data_blocks = self.index.len() as u64;
+        seen.max_key = prev.map(|(k, _)| k).unwrap_or_default();
+        if seen != self.props {
+            return Err(self.corruption(
+                self.footer.props.offset,
+                "properties block",
+                "disagrees with the data",
+            ));
+        }
+        Ok(VerifySummary {
+            blocks: self.index.len() as u64,
+            entries: seen.entry_count,
+            bytes: self.source.len(),
+        })
+    }
+}
+
+/// Reads a block's contents from `source` and checks its CRC trailer.
+fn read_checked(source: &dyn BlockSource, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
+    let corrupt = |why: &str| {
+        Error::Corruption(format!(
+            "block file {}: {what} at offset {}: {why}",
+            source.name(),
+            handle.offset
+        ))
+    };
+    let len = usize::try_from(handle.len)
+        .ok()
+        .filter(|_| handle.end().is_some_and(|e| e <= source.len()))
+        .ok_or_else(|| corrupt("extends past the file"))?;
+    let mut buf = vec![0u8; len + 4];
+    source.read_at(handle.offset, &mut buf)?;
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&buf[len..]);
+    buf.truncate(len);
+    if crc32fast::hash(&buf) != u32::from_le_bytes(crc) {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(buf)
+}
