@@ -38,7 +38,7 @@ test-python: build
 test-bench: build
 	bash bench/run.sh --quick
 
-## bench: the full benchmark run against the peers (about 10 minutes); see bench/README.md
+## bench: the full benchmark run against the peers (about 12 minutes); see bench/README.md
 bench: build
 	bash bench/run.sh
 

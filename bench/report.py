@@ -279,14 +279,18 @@ def throughput_table(rows):
 
 
 def markdown(rows, machine):
-    engines = sorted({r["engine"] for r in rows}, key=engine_key)
-    peers = [e for e in engines if e != SUBJECT]
+    is_socket = lambda r: r["workload"].startswith("socket_")
+    kv_rows = [r for r in rows if not is_socket(r)]
+    engines = sorted({r["engine"] for r in kv_rows}, key=engine_key)
     has_subject = SUBJECT in engines
-    reps = max((r["runs"] for r in rows), default=0)
-    keys = next((r["keys"] for r in rows if r["keys"]), 0)
+    reps = max((r["runs"] for r in kv_rows), default=0)
+    keys = next((r["keys"] for r in kv_rows if r["keys"]), 0)
     versions = ", ".join(
-        f"{e} {next(r['version'] for r in rows if r['engine'] == e)}" for e in engines
+        f"{e} {next(r['version'] for r in kv_rows if r['engine'] == e)}" for e in engines
     )
+    redis = next((r["version"] for r in rows if r["engine"] == "redis"), None)
+    if redis:
+        versions += f"; socket mode: `sochdb serve` and redis {redis}"
     out = []
     out.append(
         f"{keys:,} keys of 16 bytes, 100-byte values; median of {reps} "
@@ -299,9 +303,8 @@ def markdown(rows, machine):
             "\nSochDB's rows are pending the C ABI (`include/sochdb.h`): the table shows the "
             "peers only, and the ratio columns appear once SochDB runs in the same harness."
         )
-    is_socket = lambda r: r["workload"].startswith("socket_")
     out.append("")
-    out += throughput_table([r for r in rows if not is_socket(r) and r["workload"] != "reopen"])
+    out += throughput_table([r for r in kv_rows if r["workload"] != "reopen"])
     out.append("")
     present = {r["workload"] for r in rows}
     out.append(
