@@ -36,7 +36,7 @@ mkdir -p "$out" "$build"
 bash bench/build.sh >/dev/null
 
 if [ $quick -eq 1 ]; then
-  opts=(--keys 20000 --reps 1 --seconds 0.2 --reopen-keys 20000 --timeout 60)
+  opts=(--keys 20000 --reps 1 --seconds 0.2 --reopen-keys 20000 --timeout 30)
   png="$out/results.png"
   readme=()
 else
