@@ -66,7 +66,7 @@ static struct {
   const char *dir;
   FILE *out;
   double timeout; /* seconds one run may take before it is killed and counted failed */
-} cfg = {1000000, 2.0, 0, 500000, 1, "bench/out/data", NULL, 900};
+} cfg = {1000000, 2.0, 0, 500000, 1, "bench/out/data", NULL, 300};
 
 /* ---- keys, values, clock, random numbers ----------------------------------------- */
 
@@ -840,6 +840,15 @@ static size_t read_until(int fd, void *buf, size_t len, uint64_t deadline, int *
 
 static uint64_t run_deadline(void) { return now_ns() + (uint64_t)(cfg.timeout * 1e9); }
 
+/* Engine x workload pairs whose run hung: later repetitions skip them (and fail), so a
+ * hang costs one time limit, not one per repetition. */
+static unsigned char hung[N_DRIVERS + 1][N_WORKLOADS];
+static unsigned char *hung_flag(const kv_driver *drv, const workload *w) {
+  size_t e = 0;
+  while (e < N_DRIVERS && all_drivers[e] != drv) e++;
+  return &hung[e][w - workloads];
+}
+
 /* Forks a child that runs fn and sends its result back; fills r and the child's peak
  * resident memory. A child that dies without reporting is a failed run. */
 static void in_child(void (*fn)(const kv_driver *, const workload *, const char *, result *),
@@ -848,6 +857,10 @@ static void in_child(void (*fn)(const kv_driver *, const workload *, const char 
   int fd[2];
   memset(r, 0, sizeof *r);
   *maxrss_kb = 0;
+  if (*hung_flag(drv, w)) {
+    note(r, "not run: an earlier run of it did not finish within %.0f s", cfg.timeout);
+    return;
+  }
   if (pipe(fd)) {
     note(r, "pipe: %s", strerror(errno));
     return;
@@ -881,9 +894,10 @@ static void in_child(void (*fn)(const kv_driver *, const workload *, const char 
   *maxrss_kb = ru.ru_maxrss;
   if (got != sizeof *r) {
     memset(r, 0, sizeof *r);
-    if (timed_out)
+    if (timed_out) {
       note(r, "the run did not finish within %.0f s (killed)", cfg.timeout);
-    else if (WIFSIGNALED(status))
+      *hung_flag(drv, w) = 1;
+    } else if (WIFSIGNALED(status))
       note(r, "the run died of signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
     else
       note(r, "the run exited with status %d without a result", WEXITSTATUS(status));
@@ -972,6 +986,10 @@ static void run_reopen(const kv_driver *drv, const workload *w, const char *dir,
                        long *maxrss_kb) {
   int fd[2];
   memset(r, 0, sizeof *r);
+  if (*hung_flag(drv, w)) {
+    note(r, "not run: an earlier run of it did not finish within %.0f s", cfg.timeout);
+    return;
+  }
   if (pipe(fd)) {
     note(r, "pipe: %s", strerror(errno));
     return;
@@ -998,10 +1016,12 @@ static void run_reopen(const kv_driver *drv, const workload *w, const char *dir,
     }
   }
   if (n != 1 || ready != 'K') {
-    if (timed_out)
+    if (timed_out) {
       note(r, "the writer before the crash did not finish within %.0f s", cfg.timeout);
-    else
+      *hung_flag(drv, w) = 1;
+    } else {
       note(r, "the writer before the crash failed");
+    }
     return;
   }
   in_child(child_reopen, drv, w, dir, r, maxrss_kb);
@@ -1165,7 +1185,8 @@ static void usage(FILE *f) {
           "  --reopen-keys N    entries written before the crash in reopen (default 500000)\n"
           "  --dir DIR          where databases are made (default bench/out/data)\n"
           "  --out FILE         append one JSON line per run to FILE\n"
-          "  --timeout S        kill a run that takes longer, and count it failed (default 900)\n"
+          "  --timeout S        kill a run that takes longer and count it failed; later\n"
+          "                     repetitions skip it (default 300)\n"
           "workloads:");
   for (size_t i = 0; i < N_WORKLOADS; i++)
     fprintf(f, " %s/%s", workloads[i].name, workloads[i].label);
