@@ -7,7 +7,7 @@ RELEASE_DIR := target/release
 LIB := $(RELEASE_DIR)/libsochdb.so
 BIN := $(RELEASE_DIR)/sochdb
 
-.PHONY: all build run test test-rust test-c test-go test-python test-bench lint header install clean
+.PHONY: all build run test test-rust test-c test-go test-python test-bench bench lint header install clean
 
 all: build
 
@@ -38,6 +38,10 @@ test-python: build
 
 test-bench: build
 	bash bench/run.sh --quick
+
+## bench: the full benchmark run against the peers (about 12 minutes); see bench/README.md
+bench: build
+	bash bench/run.sh
 
 ## lint: formatting and clippy, as CI checks them
 lint:

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Installs what the socket benchmark compares against: redis-server and redis-benchmark
-# (Debian packages redis-server and redis-tools).
+# Installs, from Debian, what the benchmark harness needs: the peers' C libraries and
+# headers (RocksDB, LMDB, SQLite), Redis for the socket comparison, strace for the sync
+# check, and matplotlib for the chart. Idempotent: silent when everything is present.
 set -euo pipefail
-if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null; then
-  echo "redis-server and redis-benchmark are installed"
-  exit 0
-fi
-SUDO=""
-[ "$(id -u)" -ne 0 ] && SUDO="sudo"
-$SUDO apt-get update
-$SUDO apt-get install -y redis-server redis-tools
+
+pkgs=(gcc make librocksdb-dev liblmdb-dev libsqlite3-dev redis-server redis-tools strace
+      python3 python3-matplotlib)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "bench/setup.sh: installing ${missing[*]}" >&2
+sudo=()
+[ "$(id -u)" -ne 0 ] && sudo=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -72,3 +72,40 @@ fn waiting_for_an_unassigned_timestamp_returns_at_once() {
     assert!(!engine.wait_visible(ts + 1000, std::time::Duration::from_secs(60)));
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+#[test]
+fn concurrent_one_shot_row_inserts_all_succeed() {
+    use sochdb::backend::{ColumnDef, ColumnType, RowWriteMode, TableSchema, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Database::open(dir.path(), DbOptions::default()).unwrap());
+    db.create_table(&TableSchema {
+        name: "events".into(),
+        columns: vec![ColumnDef {
+            name: "n".into(),
+            ty: ColumnType::Int64,
+            nullable: false,
+        }],
+    })
+    .unwrap();
+    let workers: Vec<_> = (0..8i64)
+        .map(|t| {
+            let db = Arc::clone(&db);
+            std::thread::spawn(move || {
+                (0..40i64)
+                    .map(|i| {
+                        let vals = [("n".to_string(), Value::Int64(t * 1000 + i))];
+                        db.write_row(None, "events", None, &vals, RowWriteMode::Insert)
+                            .unwrap_or_else(|e| panic!("insert: {e}"))
+                    })
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<u64> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8 * 40, "every insert got its own row id");
+}

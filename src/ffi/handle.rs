@@ -157,6 +157,21 @@ pub fn take<T: Handle>(ptr: *const T::C) -> Result<Arc<T>> {
     }
 }
 
+/// Releases the object behind an owner handle embedded in a struct the caller holds (a
+/// row, a query result): NULL and an owner already released are ignored; any other
+/// invalid pointer is an error.
+pub fn release_owner<T: Handle>(owner: *const T::C) -> Result<()> {
+    if owner.is_null() {
+        return Ok(());
+    }
+    match take::<T>(owner) {
+        Ok(obj) => drop(obj),
+        Err(Error::Closed(_)) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
 fn quarantine(addr: usize) {
     let mut q = REGISTRY.quarantine.lock();
     q.push_back(addr);

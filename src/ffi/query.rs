@@ -317,15 +317,7 @@ pub unsafe extern "C" fn sochdb_result_free(result: *mut sochdb_result) {
         }
         // SAFETY: a non-NULL `result` points to a `sochdb_result` the caller owns.
         let r = unsafe { result.replace(sochdb_result::EMPTY) };
-        if r.owner.is_null() {
-            return Ok(());
-        }
-        match handle::take::<ResultObj>(r.owner) {
-            Ok(obj) => drop(obj),
-            Err(Error::Closed(_)) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(())
+        handle::release_owner::<ResultObj>(r.owner)
     })
 }
 

@@ -13,7 +13,7 @@ use super::status::{SOCHDB_NOT_FOUND, SOCHDB_OK, sochdb_status};
 use super::txn::{Scope, sochdb_txn};
 use super::value::{self, OwnedValues, sochdb_column, sochdb_field, sochdb_value};
 use crate::backend::{ColumnDef, RowWriteMode, TableSchema, Value};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A row read by `sochdb_row_get`: one value per declared column, in declared order
 /// (`sochdb_table_describe` gives the names).
@@ -360,15 +360,7 @@ pub unsafe extern "C" fn sochdb_row_free(row: *mut sochdb_row) {
         }
         // SAFETY: a non-NULL `row` points to a `sochdb_row` the caller owns.
         let r = unsafe { row.replace(sochdb_row::EMPTY) };
-        if r.owner.is_null() {
-            return Ok(());
-        }
-        match handle::take::<RowObj>(r.owner) {
-            Ok(obj) => drop(obj),
-            Err(Error::Closed(_)) => {}
-            Err(e) => return Err(e),
-        }
-        Ok(())
+        handle::release_owner::<RowObj>(r.owner)
     })
 }
 

@@ -72,6 +72,8 @@ struct Inner {
     oracle: Mutex<Oracle>,
     /// Transaction outcome counters.
     counters: TxnCounters,
+    /// Assigned row ids, per table.
+    row_ids: table::RowIds,
     /// Set by [`Backend::close`].
     closed: AtomicBool,
     /// When the database was opened.
@@ -106,6 +108,7 @@ impl Database {
                 registry: Mutex::new(Registry::default()),
                 oracle: Mutex::new(oracle),
                 counters: TxnCounters::default(),
+                row_ids: table::RowIds::default(),
                 closed: AtomicBool::new(false),
                 opened: Instant::now(),
             }),
@@ -637,7 +640,15 @@ impl Backend for Database {
         mode: RowWriteMode,
     ) -> Result<u64> {
         self.inner.with_txn(txn, true, |st| {
-            table::write_row(st, &self.inner.engine, table, row_id, values, mode)
+            table::write_row(
+                st,
+                &self.inner.engine,
+                &self.inner.row_ids,
+                table,
+                row_id,
+                values,
+                mode,
+            )
         })
     }
 

@@ -254,15 +254,19 @@ impl Pipeline {
             Durability::None => None,
         };
         st.invisible.push_back((ts, need));
-        // A `None` commit still hands a full buffer to the operating system.
-        let need = need.or((st.buffer.len() >= NONE_FLUSH_BYTES).then_some(Reach::Written));
+        // A `None` commit still hands a full buffer to the operating system: once it is
+        // visible (and has left the exiting count), it waits for its record to be written.
+        let flush = need.is_none() && st.buffer.len() >= NONE_FLUSH_BYTES;
         let before = self.visible_ts();
         st.advance_visible(&self.visible);
         if self.visible_ts() != before {
             // Visibility moved without a leader (a `None` commit): wake visibility waiters.
             self.changed.notify_all();
         }
-        let outcome = self.drive(st, ts, need, true);
+        let mut outcome = self.drive(st, ts, need, true);
+        if outcome.is_ok() && flush {
+            outcome = self.drive(self.state.lock(), ts, Some(Reach::Written), false);
+        }
         if outcome.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
         }
