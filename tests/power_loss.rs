@@ -463,3 +463,97 @@ fn power_loss_during_concurrent_group_commits_keeps_every_acknowledged_commit() 
     }
     t.finish();
 }
+
+/// The kernel's mixed workload (tables, transactions, batches, checkpoints) on a
+/// `SimFs`: at every crash point, the synced-only image, the everything-written image
+/// and random mixes reopen as a `Database` holding a prefix of the acknowledged
+/// operations that includes every one acknowledged by then.
+#[test]
+fn power_loss_under_the_kernel_workload_keeps_every_acknowledged_operation() {
+    use harness::mixed::{self, Outcome, Prefix, Shape, State};
+    use sochdb::backend::Backend;
+    use sochdb::kernel::{Database, DbOptions};
+
+    let scale = harness::scale();
+    let seed = harness::seed("power_loss_kernel");
+    let mut t = Tally::new("power_loss_kernel");
+    let db_options = || DbOptions {
+        engine: options(),
+        ..DbOptions::default()
+    };
+    for w in 0..2 * scale {
+        let mut rng = Rng(seed).fork(w);
+        let fs = SimFs::new();
+        fs.record_crash_points(true);
+        let db = Database::open_with_fs(&dir(), db_options(), Arc::new(fs.clone())).unwrap();
+        mixed::setup(&db).unwrap();
+        let mut prefix = Prefix::new(State::new());
+        // The operation count at which each acknowledged operation returned.
+        let mut acked_at = Vec::new();
+        for n in 0..40 {
+            let op = Shape::plan(&mut rng).op(0, &format!("p{w}.{n}"));
+            match mixed::execute(&db, &op) {
+                Outcome::Committed(_) => {
+                    prefix.ack(&op);
+                    acked_at.push(fs.ops());
+                }
+                Outcome::NotCommitted(_) => {}
+                other => panic!("operation {n}: {other:?}"),
+            }
+        }
+        db.close().unwrap();
+        drop(db);
+        let points = fs.take_crash_points();
+        fs.record_crash_points(false);
+        t.add("workloads", 1);
+        for p in &points {
+            t.add("crash_points", 1);
+            let must = acked_at.iter().filter(|&&at| at <= p.op).count();
+            let mut images = vec![
+                ("synced only", p.fs.synced_image()),
+                ("everything written", p.fs.process_crash_image()),
+            ];
+            for _ in 0..2 {
+                images.push((
+                    "random mix",
+                    p.fs.crash_image(&mut |piece| match (piece.kind, rng.below(4)) {
+                        (_, 0 | 1) => Fate::Keep,
+                        (PieceKind::Append { len }, 2) => Fate::Torn(len / 2),
+                        _ => Fate::Lose,
+                    }),
+                ));
+            }
+            for (label, img) in images {
+                t.add("images", 1);
+                let what = || format!("workload {w}, {p:?}, image {label}");
+                let db = match Database::open_with_fs(&dir(), db_options(), Arc::new(img)) {
+                    Ok(db) => db,
+                    Err(e) if e.status() == Status::Corruption => {
+                        t.add("refused_as_corrupt", 1);
+                        continue;
+                    }
+                    Err(e) => {
+                        t.violation(format!("{}: open failed: {e}", what()));
+                        continue;
+                    }
+                };
+                match mixed::observe(&db) {
+                    Ok(got) => {
+                        if let Err(m) = prefix.check(&got, must, None) {
+                            t.violation(format!("{}: {m}", what()));
+                        } else {
+                            t.add("opened", 1);
+                        }
+                    }
+                    // Before the table was created durably, the image has no table.
+                    Err(e) if e.status() == Status::NotFound && must == 0 => {
+                        t.add("opened", 1);
+                    }
+                    Err(e) => t.violation(format!("{}: reading failed: {e}", what())),
+                }
+                let _ = db.close();
+            }
+        }
+    }
+    t.finish();
+}
