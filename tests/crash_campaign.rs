@@ -34,6 +34,9 @@ const CHILD_ENV: &str = "SOCHDB_CRASH_CAMPAIGN_CHILD";
 const THREADS: u64 = 4;
 /// Attempts of a transaction that conflicts before it is abandoned.
 const ATTEMPTS: u64 = 3;
+/// Rounds on one database before a fresh one (so long runs do not spend their time
+/// replaying an ever longer history).
+const ROUNDS_PER_DATABASE: u64 = 60;
 
 /// The operation thread `t` runs as its `k`th, attempt `a`, in round `round`.
 fn op_of(shape: &Shape, round: u64, t: u64, k: u64, a: u64) -> mixed::Op {
@@ -272,14 +275,17 @@ fn run_child_campaign(test: &str, mode: &str, rounds: u64) {
     let mut rng = Rng(seed);
     let mut t = Tally::new(&format!("crash_{mode}"));
     let dir = tempfile::tempdir().unwrap();
-    let db_dir = dir.path().join("db");
-    {
-        let db = Database::open(&db_dir, DbOptions::default()).unwrap();
-        mixed::setup(&db).unwrap();
-        db.close().unwrap();
-    }
+    let mut db_dir = PathBuf::new();
     let mut base = State::new();
     for round in 0..rounds {
+        if round % ROUNDS_PER_DATABASE == 0 {
+            db_dir = dir.path().join(format!("db{round}"));
+            let db = Database::open(&db_dir, DbOptions::default()).unwrap();
+            mixed::setup(&db).unwrap();
+            db.close().unwrap();
+            base = State::new();
+            t.add("databases", 1);
+        }
         let lines = child_round(test, mode, &db_dir, seed, round, &mut rng);
         let recs = records(seed, round, &lines);
         let db = match Database::open(&db_dir, DbOptions::default()) {
@@ -330,15 +336,26 @@ fn sigkill_of_the_server_loses_no_acknowledged_write() {
     let mut rng = Rng(seed);
     let mut t = Tally::new("crash_socket");
     let dir = tempfile::tempdir().unwrap();
-    let db_dir: PathBuf = dir.path().join("db");
-    let mut server = ServeProc::start(&db_dir, &["--quiet"]);
-    {
+    let fresh = |round: u64| {
+        let db_dir: PathBuf = dir.path().join(format!("db{round}"));
+        let server = ServeProc::start(&db_dir, &["--quiet"]);
         let c = Client::connect(&server.socket, ClientOptions::default()).unwrap();
         mixed::setup(&c).unwrap();
         c.close().unwrap();
-    }
+        (db_dir, server)
+    };
+    let (mut db_dir, mut server) = fresh(0);
+    t.add("databases", 1);
     let mut base = State::new();
     for round in 0..rounds {
+        if round > 0 && round % ROUNDS_PER_DATABASE == 0 {
+            server.signal(libc::SIGTERM);
+            let (status, err) = server.wait();
+            assert!(status.success(), "{status}: {err}");
+            (db_dir, server) = fresh(round);
+            t.add("databases", 1);
+            base = State::new();
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let lines = Arc::new(Mutex::new(Vec::new()));
         let threads: Vec<_> = (0..THREADS)
