@@ -59,6 +59,10 @@ fn plan(seed: u64, ops: u64) -> Vec<Step> {
     for n in 0..ops {
         let shape = Shape::plan(&mut rng);
         steps.push(Step::Op(shape.op(0, &format!("f{n}"))));
+        // Checkpoints (with block files: flushes, manifest updates, log trimming).
+        if n % 10 == 9 {
+            steps.push(Step::Op(mixed::Op::Checkpoint));
+        }
         if n == ops / 2 {
             steps.push(Step::Reopen);
         }

@@ -491,7 +491,11 @@ fn power_loss_under_the_kernel_workload_keeps_every_acknowledged_operation() {
         // The operation count at which each acknowledged operation returned.
         let mut acked_at = Vec::new();
         for n in 0..40 {
-            let op = Shape::plan(&mut rng).op(0, &format!("p{w}.{n}"));
+            let op = if n % 10 == 9 {
+                mixed::Op::Checkpoint
+            } else {
+                Shape::plan(&mut rng).op(0, &format!("p{w}.{n}"))
+            };
             match mixed::execute(&db, &op) {
                 Outcome::Committed(_) => {
                     prefix.ack(&op);
