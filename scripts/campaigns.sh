@@ -17,11 +17,11 @@ cd "$(dirname "$0")/.."
 # ten minutes on a loaded two-core machine).
 campaigns=(
     "power_loss 40"
-    "kernel_faults 6"
-    "crash_campaign 25"
-    "fuzz_campaign 25"
-    "serializability 25"
-    "server_hostility 6"
+    "kernel_faults 20"
+    "crash_campaign 40"
+    "fuzz_campaign 40"
+    "serializability 40"
+    "server_hostility 10"
 )
 
 mode=quick
