@@ -172,26 +172,41 @@ fn sigkill_during_concurrent_commits_loses_nothing_acknowledged() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
-            let mut lines = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 match line {
-                    Ok(l) => lines.push(l),
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
-            lines
         });
-        // Let it run a random while (sometimes killing it before it has even opened).
-        let wait = Duration::from_millis(if round % 6 == 0 {
-            rng.below(15)
+        let mut lines = Vec::new();
+        if round % 3 == 1 {
+            // Kill while commits are surely flowing: after the first acknowledgement
+            // (however slow the machine is), plus a random while.
+            if let Ok(first) = rx.recv_timeout(Duration::from_secs(30)) {
+                lines.push(first);
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(40)));
         } else {
-            10 + rng.below(120)
-        });
-        std::thread::sleep(wait);
+            // Kill at a random moment, sometimes before the child has even opened.
+            let wait = if round % 6 == 0 {
+                rng.below(15)
+            } else {
+                10 + rng.below(120)
+            };
+            std::thread::sleep(Duration::from_millis(wait));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        for line in reader.join().unwrap() {
+        reader.join().unwrap();
+        lines.extend(rx.try_iter());
+        for line in lines {
             let mut parts = line.split(' ');
             if parts.next() != Some("ack") {
                 continue;

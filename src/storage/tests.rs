@@ -270,3 +270,48 @@ fn open_with_fault_fs_counts_operations() {
         "one sync per lone commit"
     );
 }
+
+#[test]
+fn open_iterator_keeps_its_snapshot_while_commits_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        durability: Durability::None,
+        ..EngineOptions::default()
+    };
+    let e = Engine::open(dir.path(), opts).unwrap();
+    for i in 0u32..2000 {
+        e.commit(&batch(&[(&(i * 2).to_be_bytes(), Some(b"old"))]))
+            .unwrap();
+    }
+    let snapshot = e.visible_ts();
+    for reverse in [false, true] {
+        let it = e
+            .iter(Bound::Unbounded, Bound::Unbounded, snapshot, reverse)
+            .unwrap();
+        let mut seen = 0u32;
+        for item in it {
+            let (k, v) = item.unwrap();
+            assert_eq!(v, b"old");
+            let k = u32::from_be_bytes(k.try_into().unwrap());
+            let want = if reverse { (1999 - seen) * 2 } else { seen * 2 };
+            assert_eq!(k, want);
+            seen += 1;
+            // Meanwhile: new keys in between, overwrites and deletes of keys not yet
+            // reached. None of it may show through the snapshot.
+            if seen % 10 == 0 {
+                let ahead = if reverse {
+                    k.saturating_sub(20)
+                } else {
+                    k + 20
+                };
+                e.commit(&batch(&[
+                    (&(k + 1).to_be_bytes(), Some(b"new")),
+                    (&ahead.to_be_bytes(), None),
+                    (&(ahead + 2).to_be_bytes(), Some(b"new")),
+                ]))
+                .unwrap();
+            }
+        }
+        assert_eq!(seen, 2000);
+    }
+}
