@@ -437,7 +437,12 @@ pub fn write_delay(
     batch_bytes: u64,
     opts: &CompactionOptions,
 ) -> Duration {
-    let factor = slowdown_factor(levels, opts);
+    delay_for(slowdown_factor(levels, opts), batch_bytes, opts)
+}
+
+/// [`write_delay`] for a [`slowdown_factor`] already computed (the engine computes it
+/// once per change of the layout, not per commit).
+pub fn delay_for(factor: f64, batch_bytes: u64, opts: &CompactionOptions) -> Duration {
     if factor <= 0.0 {
         return Duration::ZERO;
     }

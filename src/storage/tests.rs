@@ -209,8 +209,32 @@ fn durability_modes_all_recover() {
     e.checkpoint().unwrap();
     assert_eq!(e.stats().commits, 30);
     drop(e);
+    let e = Engine::open(dir.path(), opts.clone()).unwrap();
+    // The checkpoint moved every commit into a block file: nothing is replayed.
+    assert_eq!(e.recovery_report().records, 0);
+    for i in 0u32..30 {
+        assert_eq!(
+            e.get(&i.to_be_bytes(), u64::MAX).unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+    for i in 30u32..40 {
+        let m = modes[i as usize % 3];
+        e.commit_with(
+            &batch(&[(&i.to_be_bytes(), Some(b"w"))]),
+            Some(m),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+    }
+    drop(e);
+    // Without a checkpoint, close syncs every mode and the log replays them.
     let e = Engine::open(dir.path(), opts).unwrap();
-    assert_eq!(e.recovery_report().records, 30);
+    assert_eq!(e.recovery_report().records, 10);
+    assert_eq!(
+        e.get(&35u32.to_be_bytes(), u64::MAX).unwrap(),
+        Some(b"w".to_vec())
+    );
 }
 
 #[test]

@@ -1,0 +1,198 @@
+//! Opening a database directory: the manifest first, then the block files it lists,
+//! then the log after the position the files cover.
+//!
+//! 1. Read `CURRENT` and the manifest it names. Without `CURRENT`, the directory must
+//!    still hold the whole log (segment 1 onwards): a log that starts later, or block
+//!    files without any log, mean the manifest was lost, and opening fails with
+//!    `Corruption` without touching any file.
+//! 2. Remove log segments below the manifest's log number (a crash between a manifest
+//!    install and their removal); a gap between the log number and the oldest segment
+//!    left is `Corruption`.
+//! 3. Open every listed block file (missing, wrong size or damaged metadata is
+//!    `Corruption` naming the file).
+//! 4. Remove block files the manifest does not list and unfinished temporary ones
+//!    (outputs of an interrupted flush or compaction, inputs of a compaction whose
+//!    removal a crash interrupted).
+//! 5. Replay the remaining segments into a fresh memtable, skipping records at or
+//!    below the manifest's flushed timestamp.
+//!
+//! A read-only open does the same without removing or repairing anything.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::cache::BlockCache;
+use super::files::{FsDir, is_not_found, parse_temp_table_file_name};
+use super::io::FileSystem;
+use super::manifest::{Manifest, ManifestState};
+use super::memtable::Memtable;
+use super::notice::notice;
+use super::sstable::{parse_table_file_name, table_file_name};
+use super::state::open_table_file;
+use super::version::LiveFile;
+use super::wal::segment::{parse_segment_name, segment_name};
+use super::wal::{self, RecoverOptions, Recovered};
+use crate::error::{Error, Result};
+
+/// What opening a directory found.
+pub(crate) struct Opened {
+    /// The directory's manifest.
+    pub(crate) manifest: Manifest<FsDir>,
+    /// The installed state (the default when none was ever installed).
+    pub(crate) state: ManifestState,
+    /// The listed block files, open, per level.
+    pub(crate) levels: Vec<Vec<Arc<LiveFile>>>,
+    /// The memtable holding the replayed log.
+    pub(crate) mem: Arc<Memtable>,
+    /// What the log replay found.
+    pub(crate) recovered: Recovered,
+    /// The newest commit timestamp: the largest of the log's, the manifest's flushed
+    /// timestamp and its last commit timestamp.
+    pub(crate) last_ts: u64,
+    /// The number the next log segment gets.
+    pub(crate) next_seq: u64,
+    /// The next unused block file number.
+    pub(crate) next_file: u64,
+}
+
+/// Opens the manifest, block files and log of `dir` (see the module documentation).
+pub(crate) fn open_dir(
+    fs: &Arc<dyn FileSystem>,
+    dir: &Path,
+    read_only: bool,
+    cache: &Arc<BlockCache>,
+) -> Result<Opened> {
+    let names = fs.list(dir)?;
+    let mut segs: Vec<u64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+    segs.sort_unstable();
+    let tables_on_disk: Vec<u64> = names
+        .iter()
+        .filter_map(|n| parse_table_file_name(n))
+        .collect();
+    let (manifest, installed) = Manifest::open(FsDir::new(Arc::clone(fs), dir))?;
+    let state = match installed {
+        Some(state) => state,
+        None => {
+            if let Some(&first) = segs.first()
+                && first > 1
+            {
+                return Err(Error::Corruption(format!(
+                    "{} has no CURRENT file, but its log starts at {} (earlier segments \
+                     were removed after their data went to block files): the manifest is \
+                     lost; refusing to open, and no file was changed",
+                    dir.display(),
+                    segment_name(first)
+                )));
+            }
+            if segs.is_empty() && !tables_on_disk.is_empty() {
+                return Err(Error::Corruption(format!(
+                    "{} holds block files but neither a CURRENT file nor a log: the manifest \
+                     is lost; refusing to open, and no file was changed",
+                    dir.display()
+                )));
+            }
+            ManifestState::default()
+        }
+    };
+    let log_number = state.log_number.max(1);
+    if let Some(&first) = segs.iter().find(|&&s| s >= log_number)
+        && first != log_number
+        && state.log_number > 0
+    {
+        return Err(Error::Corruption(format!(
+            "the manifest of {} needs the log from {}, but the oldest segment is {}",
+            dir.display(),
+            segment_name(log_number),
+            segment_name(first)
+        )));
+    }
+    if !read_only {
+        let mut removed = false;
+        for &seq in segs.iter().filter(|&&s| s < log_number) {
+            remove_leftover(fs, &dir.join(segment_name(seq)));
+            removed = true;
+        }
+        if removed {
+            fs.sync_dir(dir)?;
+        }
+    }
+
+    let mut levels = Vec::with_capacity(state.levels.len());
+    for files in &state.levels {
+        let mut level = Vec::with_capacity(files.len());
+        for meta in files {
+            let path = dir.join(table_file_name(meta.id));
+            let table = open_table_file(&**fs, &path, meta, cache)?;
+            level.push(Arc::new(LiveFile::new(
+                meta.clone(),
+                table,
+                path,
+                Arc::clone(fs),
+            )));
+        }
+        levels.push(level);
+    }
+
+    let listed = |id: u64| state.levels.iter().flatten().any(|f| f.id == id);
+    let mut next_file = state.next_file_number.max(1);
+    let mut removed = false;
+    for name in &names {
+        let (id, leftover) = match (
+            parse_table_file_name(name),
+            parse_temp_table_file_name(name),
+        ) {
+            (Some(id), _) => (id, !listed(id)),
+            (None, Some(id)) => (id, true),
+            (None, None) => continue,
+        };
+        next_file = next_file.max(id.saturating_add(1));
+        if leftover && !read_only {
+            remove_leftover(fs, &dir.join(name));
+            removed = true;
+        }
+    }
+    if removed {
+        fs.sync_dir(dir)?;
+    }
+
+    let mem = Arc::new(Memtable::new());
+    let opts = RecoverOptions {
+        repair: !read_only,
+        min_seq: log_number,
+        after_ts: state.flushed_ts,
+        quiet: false,
+    };
+    let recovered = wal::recover(&**fs, dir, &opts, &mut |ts, ops| {
+        mem.apply(ts, ops);
+        Ok(())
+    })?;
+    let last_ts = recovered
+        .report
+        .last_ts
+        .max(state.flushed_ts)
+        .max(state.last_commit_ts);
+    let next_seq = recovered.next_seq.max(log_number);
+    Ok(Opened {
+        manifest,
+        state,
+        levels,
+        mem,
+        recovered,
+        last_ts,
+        next_seq,
+        next_file,
+    })
+}
+
+/// Removes a file left over by an interrupted flush, compaction or log trim (best
+/// effort: a failure is reported and the file is ignored).
+fn remove_leftover(fs: &Arc<dyn FileSystem>, path: &Path) {
+    if let Err(e) = fs.remove(path)
+        && !is_not_found(&e)
+    {
+        notice(&format!(
+            "removing the leftover file {}: {e}",
+            path.display()
+        ));
+    }
+}
