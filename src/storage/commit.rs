@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -160,6 +160,9 @@ pub(crate) struct Pipeline {
     wal: Mutex<Option<WalWriter>>,
     /// Every commit at or below this is applied and visible.
     visible: AtomicU64,
+    /// Set with `failure` (readable without the commit lock, so threads holding other
+    /// locks may ask).
+    failed: AtomicBool,
     /// Commits acknowledged since open.
     commits: AtomicU64,
 }
@@ -186,6 +189,7 @@ impl Pipeline {
             changed: Condvar::new(),
             wal: Mutex::new(wal),
             visible: AtomicU64::new(last_ts),
+            failed: AtomicBool::new(false),
             commits: AtomicU64::new(0),
         }
     }
@@ -200,9 +204,10 @@ impl Pipeline {
         self.commits.load(Ordering::Relaxed)
     }
 
-    /// True once a log write or sync failed.
+    /// True once a log write or sync (or a flush or manifest install) failed. Takes no
+    /// lock.
     pub(crate) fn failed(&self) -> bool {
-        self.state.lock().failure.is_some()
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Runs one commit: under the commit lock, assigns its timestamp, runs `validate`,
@@ -346,6 +351,7 @@ impl Pipeline {
             Err(e) => {
                 if st.failure.is_none() {
                     st.failure = Some(Failure::from_error(&e));
+                    self.failed.store(true, Ordering::Release);
                 }
                 self.changed.notify_all();
                 (st, Err(e))
@@ -440,6 +446,7 @@ impl Pipeline {
         let mut st = self.state.lock();
         if st.failure.is_none() {
             st.failure = Some(Failure::from_error(e));
+            self.failed.store(true, Ordering::Release);
         }
         self.changed.notify_all();
     }
