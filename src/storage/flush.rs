@@ -49,6 +49,9 @@ fn run(sh: &Shared) {
                 sh.bump_progress();
                 sh.wake_compactor();
             }
+            // A log failure already made the engine read-only (and was reported to the
+            // committer it failed); the flush simply stops.
+            Err(_) if sh.pipeline.failed() => sh.bump_progress(),
             Err(e) => sh.fail_background("flushing a memtable", &e),
         }
     }
