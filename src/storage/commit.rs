@@ -289,11 +289,14 @@ impl Pipeline {
             if let Some(f) = &st.failure {
                 return Err(f.lost_commit(ts));
             }
-            // Lead when no one does, no finished committer is still on its way out, and
-            // there is something to do (this commit's own need, or records that an
-            // earlier commit this one waits for may be among).
+            // Lead when no one does, no other finished committer is still on its way out
+            // (this one counts itself once visible: a `None` commit is visible at once
+            // yet may still have to write a full buffer), and there is something to do
+            // (this commit's own need, or records that an earlier commit this one waits
+            // for may be among).
+            let own = usize::from(until_visible && self.visible_ts() >= ts);
             let can_lead =
-                !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
+                !st.leader_active && st.exiting == own && (!reached || !st.buffer.is_empty());
             if !can_lead {
                 self.changed.wait(&mut st);
                 continue;

@@ -437,3 +437,31 @@ fn leftovers_of_an_interrupted_flush_are_removed_at_open() {
     e.checkpoint().unwrap();
     assert!(dir.path().join(sstable::table_file_name(902)).exists());
 }
+
+#[test]
+fn a_lone_none_writer_fills_and_writes_the_log_buffer_itself() {
+    // A `None` commit is visible at once, yet writes the log buffer itself once it holds
+    // 1 MiB; it must not wait for itself to leave before leading that write.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        durability: Durability::None,
+        buffered_sync_interval: std::time::Duration::from_secs(3600),
+        ..EngineOptions::default()
+    };
+    let e = Engine::open(dir.path(), opts).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for i in 0u32..30_000 {
+                e.commit(&batch(&[(&i.to_be_bytes(), Some(&[1u8; 100]))]))
+                    .unwrap();
+            }
+            tx.send(()).unwrap();
+        })
+    };
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the writer is stuck");
+    writer.join().unwrap();
+    assert!(e.stats().wal_writes > 0, "the full buffer was written");
+}
