@@ -195,7 +195,7 @@ impl Harness {
     /// Every protected timestamp agrees, after a checkpoint, a compaction and a reopen.
     fn final_check(&mut self) {
         self.engine().checkpoint().unwrap();
-        self.engine().compact().unwrap();
+        self.engine().compact_all().unwrap();
         self.reopen();
         assert_eq!(
             self.engine().recovery_report().records,
@@ -222,7 +222,7 @@ enum Step {
     Scan(Option<Vec<u8>>, Option<Vec<u8>>, bool, bool, u8),
     SafeTs(u8),
     Checkpoint,
-    Compact,
+    Compact(bool),
     Reopen,
 }
 
@@ -245,7 +245,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(s, e, incl, rev, back)| Step::Scan(s, e, incl, rev, back)),
         2 => any::<u8>().prop_map(Step::SafeTs),
         1 => Just(Step::Checkpoint),
-        1 => Just(Step::Compact),
+        1 => any::<bool>().prop_map(Step::Compact),
         1 => Just(Step::Reopen),
     ]
 }
@@ -280,7 +280,13 @@ proptest! {
                 }
                 Step::SafeTs(back) => h.set_safe(u64::from(back % 24)),
                 Step::Checkpoint => h.engine().checkpoint().unwrap(),
-                Step::Compact => { h.engine().compact().unwrap(); }
+                Step::Compact(all) => {
+                    if all {
+                        h.engine().compact_all().unwrap();
+                    } else {
+                        h.engine().compact().unwrap();
+                    }
+                }
                 Step::Reopen => h.reopen(),
             }
         }

@@ -1,6 +1,6 @@
 //! Space comes back: after every key is overwritten five times and half of them are
-//! deleted, a checkpoint and a compaction leave block files holding about what the
-//! live data needs, and a log holding nothing of it.
+//! deleted, a checkpoint and a full compaction leave block files holding about what
+//! the live data needs, and a log holding nothing of it.
 
 use std::path::Path;
 
@@ -60,7 +60,7 @@ fn overwritten_and_deleted_data_gives_its_space_back() {
     }
     e.set_safe_ts(e.visible_ts());
     e.checkpoint().unwrap();
-    e.compact().unwrap();
+    e.compact_all().unwrap();
 
     let live = (KEYS / 2) * (16 + VALUE as u64);
     let files = bytes_of(dir.path(), ".sst");

@@ -14,7 +14,10 @@ use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::compaction::{pick_compaction, run_compaction};
+use super::compaction::{
+    CompactionJob, CompactionOptions, pick_compaction, pick_full, pick_full_cleanup, run_compaction,
+};
+use super::manifest::FileMeta;
 use super::notice::notice;
 use super::state::Shared;
 use crate::error::{Error, Result};
@@ -89,16 +92,43 @@ fn run(sh: &Shared) {
 /// Runs the compaction due now, if any, and installs it. Returns whether one ran.
 /// A failed install leaves the engine read-only.
 pub(crate) fn compact_once(sh: &Shared) -> Result<bool> {
+    run_picked(sh, &mut |levels, safe_ts, opts| {
+        pick_compaction(levels, safe_ts, opts)
+    })
+}
+
+/// Runs a full compaction (every file into the last level, then the last level's files
+/// that hold droppable versions rewritten). Files flushed meanwhile may stay above: the
+/// number of steps is bounded. Returns how many compactions ran.
+pub(crate) fn compact_all(sh: &Shared) -> Result<u64> {
+    let mut n = 0;
+    let steps = 2 * sh.opts.compaction.num_levels as u64;
+    while n < steps && run_picked(sh, &mut |levels, _, opts| pick_full(levels, opts))? {
+        n += 1;
+    }
+    if run_picked(sh, &mut pick_full_cleanup)? {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// What chooses a compaction: the layout, the safe timestamp and the options in, a job
+/// or nothing out.
+type Picker<'a> =
+    dyn FnMut(&[Vec<FileMeta>], u64, &CompactionOptions) -> Option<CompactionJob> + 'a;
+
+/// Runs the compaction `pick` chooses for the current layout, if any, and installs it.
+fn run_picked(sh: &Shared, pick: &mut Picker<'_>) -> Result<bool> {
     let _one = sh.compaction_lock.lock();
     let version = sh.current();
     let safe_ts = sh.safe_ts();
     let opts = &sh.opts.compaction;
-    let Some(job) = pick_compaction(&version.metas(), safe_ts, opts) else {
+    let Some(job) = pick(&version.metas(), safe_ts, opts) else {
         return Ok(false);
     };
     let mut created = Vec::new();
     let ran = {
-        let mut open = |meta: &super::manifest::FileMeta| {
+        let mut open = |meta: &FileMeta| {
             version
                 .file(meta.id)
                 .map(|f| Arc::clone(&f.table))

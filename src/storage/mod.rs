@@ -486,6 +486,22 @@ impl Engine {
         Ok(n)
     }
 
+    /// Compacts everything into the last level (like a manual full compaction): level 0
+    /// into the level below, then each level whole into the next, every file
+    /// rewritten, then the last level's files that hold versions the safe timestamp
+    /// lets go rewritten once more. Afterwards the files hold one version per key (plus
+    /// those newer than the safe timestamp) and no tombstone at or below it. Runs in the
+    /// calling thread, one compaction at a time with the background thread; data
+    /// flushed meanwhile may stay in the upper levels. Returns how many compactions ran.
+    pub fn compact_all(&self) -> Result<u64> {
+        self.check_open()?;
+        let sh = &self.inner.shared;
+        if sh.opts.read_only {
+            return Ok(0);
+        }
+        compactor::compact_all(sh)
+    }
+
     /// Current figures.
     pub fn stats(&self) -> EngineStats {
         let sh = &self.inner.shared;
