@@ -21,7 +21,7 @@
 //! at least half tombstones is pushed down (level 0 as a whole), and a file at the bottom of the tree whose
 //! versions are all at or below the safe timestamp and which holds tombstones or stale
 //! versions is rewritten in place, so deleted and overwritten data gives its space
-//! back. `docs/storage-blocks.md` gives the amplification figures.
+//! back. `docs/storage.md` gives the amplification figures.
 
 use std::sync::Arc;
 use std::time::Duration;
