@@ -27,7 +27,7 @@ use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch, parse_temp_
 
 const CHILD_ENV: &str = "SOCHDB_CRASH_CHILD_DIR";
 const WRITERS: u64 = 4;
-const ROUNDS: usize = 48;
+const ROUNDS: usize = 60;
 
 fn options() -> EngineOptions {
     EngineOptions {
