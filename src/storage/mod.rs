@@ -200,7 +200,7 @@ impl Engine {
         }
         let lock = fs.lock(dir)?;
         let cache = Arc::new(BlockCache::new(opts.cache_budget));
-        let opened = open::open_dir(&fs, dir, opts.read_only, &cache)?;
+        let opened = open::open_dir(&fs, dir, opts.read_only, opts.memtable_budget, &cache)?;
         let counters = Arc::new(WalCounters::default());
         counters
             .bytes

@@ -21,6 +21,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::batch::BatchOp;
 use super::cache::BlockCache;
 use super::files::{FsDir, is_not_found, parse_temp_table_file_name};
 use super::io::FileSystem;
@@ -60,6 +61,7 @@ pub(crate) fn open_dir(
     fs: &Arc<dyn FileSystem>,
     dir: &Path,
     read_only: bool,
+    memtable_budget: usize,
     cache: &Arc<BlockCache>,
 ) -> Result<Opened> {
     let names = fs.list(dir)?;
@@ -155,7 +157,7 @@ pub(crate) fn open_dir(
         fs.sync_dir(dir)?;
     }
 
-    let mem = Arc::new(Memtable::new());
+    let mut replay = Replay::new(memtable_budget);
     let opts = RecoverOptions {
         repair: !read_only,
         min_seq: log_number,
@@ -163,9 +165,10 @@ pub(crate) fn open_dir(
         quiet: false,
     };
     let recovered = wal::recover(&**fs, dir, &opts, &mut |ts, ops| {
-        mem.apply(ts, ops);
+        replay.add(ts, ops);
         Ok(())
     })?;
+    let mem = replay.finish();
     let last_ts = recovered
         .report
         .last_ts
@@ -182,6 +185,65 @@ pub(crate) fn open_dir(
         next_seq,
         next_file,
     })
+}
+
+/// Builds the memtable of the replayed log. Records come in timestamp order, their keys
+/// in random order; inserting them so is a chain of cache misses in the skip list. So
+/// entries are gathered in chunks of a quarter of the memtable budget, sorted by key,
+/// and inserted in key order, where each insert finds its path still in cache.
+struct Replay {
+    /// The memtable being built.
+    mem: Arc<Memtable>,
+    /// Entries not yet inserted: key, timestamp, value (`None` for a tombstone).
+    pending: Vec<(Vec<u8>, u64, Option<Vec<u8>>)>,
+    /// Bytes of keys and values in `pending`.
+    bytes: usize,
+    /// Bytes at which `pending` is inserted.
+    chunk: usize,
+}
+
+impl Replay {
+    fn new(memtable_budget: usize) -> Replay {
+        Replay {
+            mem: Arc::new(Memtable::new()),
+            pending: Vec::new(),
+            bytes: 0,
+            chunk: (memtable_budget / 4).max(1 << 20),
+        }
+    }
+
+    /// Adds the operations of one batch committed at `ts`.
+    fn add(&mut self, ts: u64, ops: Vec<BatchOp>) {
+        // Last first: of two operations on one key in a batch, the later one wins, and
+        // the sort below is stable and the memtable keeps the first of equal entries.
+        for op in ops.into_iter().rev() {
+            let (key, value) = match op {
+                BatchOp::Put { key, value } => (key, Some(value)),
+                BatchOp::Delete { key } => (key, None),
+            };
+            self.bytes += key.len() + value.as_ref().map_or(0, Vec::len) + 32;
+            self.pending.push((key, ts, value));
+        }
+        if self.bytes >= self.chunk {
+            self.drain();
+        }
+    }
+
+    /// Inserts the pending entries in internal order.
+    fn drain(&mut self) {
+        self.pending
+            .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        for (key, ts, value) in self.pending.drain(..) {
+            self.mem.insert(&key, ts, value.as_deref());
+        }
+        self.bytes = 0;
+    }
+
+    /// The memtable with every entry added.
+    fn finish(mut self) -> Arc<Memtable> {
+        self.drain();
+        self.mem
+    }
 }
 
 /// Removes a file left over by an interrupted flush, compaction or log trim (best

@@ -278,7 +278,7 @@ pub fn recover(
     fs: &dyn FileSystem,
     dir: &Path,
     opts: &RecoverOptions,
-    apply: &mut dyn FnMut(u64, &[BatchOp]) -> Result<()>,
+    apply: &mut dyn FnMut(u64, Vec<BatchOp>) -> Result<()>,
 ) -> Result<Recovered> {
     let repair = opts.repair;
     let say = |text: &str| {
@@ -402,7 +402,7 @@ pub fn recover(
                         ));
                     }
                     if ts > opts.after_ts {
-                        apply(ts, &ops)?;
+                        apply(ts, ops)?;
                         report.records += 1;
                     } else {
                         report.skipped += 1;
