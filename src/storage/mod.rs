@@ -512,7 +512,7 @@ impl Engine {
         for f in v.levels.iter().flatten() {
             values += f.meta.entry_count - f.meta.tombstone_count.min(f.meta.entry_count);
             tombstones += f.meta.tombstone_count;
-            index_filter += f.table.memory_bytes() as u64;
+            index_filter += f.memory_bytes;
         }
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         EngineStats {

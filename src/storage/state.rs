@@ -411,20 +411,22 @@ impl Shared {
             if self.flushed_ts.load(Ordering::Acquire) >= ts {
                 return Ok(());
             }
-            if let Some(f) = self.pipeline.failure() {
-                return Err(Error::ReadOnly(format!(
-                    "the memtable cannot be flushed: a write failed earlier ({f}); reopen \
-                     the database"
-                )));
-            }
-            if self.stopping() {
-                return Err(Error::Closed(format!(
-                    "the database in {} closed before the flush finished",
-                    self.dir.display()
-                )));
+            if self.pipeline.failed() || self.stopping() {
+                break;
             }
             self.progress_cv
                 .wait_for(&mut g, Duration::from_millis(100));
+        }
+        drop(g);
+        match self.pipeline.failure() {
+            Some(f) => Err(Error::ReadOnly(format!(
+                "the memtable cannot be flushed: a write failed earlier ({f}); reopen the \
+                 database"
+            ))),
+            None => Err(Error::Closed(format!(
+                "the database in {} closed before the flush finished",
+                self.dir.display()
+            ))),
         }
     }
 }

@@ -35,6 +35,8 @@ pub(crate) struct LiveFile {
     pub(crate) meta: FileMeta,
     /// The open file.
     pub(crate) table: Arc<Table>,
+    /// Memory held for its index and filter.
+    pub(crate) memory_bytes: u64,
     /// Set once no installed manifest lists it: the file is removed when the last
     /// version holding it is dropped.
     obsolete: AtomicBool,
@@ -54,6 +56,7 @@ impl LiveFile {
     ) -> LiveFile {
         LiveFile {
             meta,
+            memory_bytes: table.memory_bytes() as u64,
             table,
             obsolete: AtomicBool::new(false),
             path,
