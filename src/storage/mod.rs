@@ -303,7 +303,7 @@ impl Engine {
     ///
     /// `validate` runs once, with the timestamp about to be assigned, while no other
     /// commit can be assigned one; an error from it aborts the commit and leaves no
-    /// trace. When this returns `Ok(ts)`, the batch is durable per `durability` (or the
+    /// trace. It may read the engine (`get`, `latest_ts`, `iter`) but must not commit. When this returns `Ok(ts)`, the batch is durable per `durability` (or the
     /// engine default) and visible to reads at `ts` or later.
     ///
     /// Before the commit, the write throttle may delay it (at most

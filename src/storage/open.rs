@@ -47,8 +47,8 @@ pub(crate) struct Opened {
     pub(crate) mem: Arc<Memtable>,
     /// What the log replay found.
     pub(crate) recovered: Recovered,
-    /// The newest commit timestamp: the largest of the log's, the manifest's flushed
-    /// timestamp and its last commit timestamp.
+    /// The newest commit timestamp: the larger of the log's last one and the manifest's
+    /// flushed timestamp.
     pub(crate) last_ts: u64,
     /// The number the next log segment gets.
     pub(crate) next_seq: u64,
@@ -169,11 +169,10 @@ pub(crate) fn open_dir(
         Ok(())
     })?;
     let mem = replay.finish();
-    let last_ts = recovered
-        .report
-        .last_ts
-        .max(state.flushed_ts)
-        .max(state.last_commit_ts);
+    // The log's timestamps are consecutive and continue across segments, so the next
+    // commit follows the log's last one (or the flushed timestamp, when the log holds no
+    // record after it).
+    let last_ts = recovered.report.last_ts.max(state.flushed_ts);
     let next_seq = recovered.next_seq.max(log_number);
     Ok(Opened {
         manifest,

@@ -465,3 +465,13 @@ fn a_lone_none_writer_fills_and_writes_the_log_buffer_itself() {
     writer.join().unwrap();
     assert!(e.stats().wal_writes > 0, "the full buffer was written");
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send::<EngineIter>();
+    send_sync::<io::OsFs>();
+    send_sync::<io::FaultFs>();
+}

@@ -311,6 +311,8 @@ pub fn recover(
     let mut wal_bytes = 0u64;
     let mut segments = Vec::new();
     let mut next_seq = seqs.last().map_or(1, |s| s + 1);
+    // True once a segment header was read (later ones must continue from it).
+    let mut read_one = false;
     for (i, &seq) in seqs.iter().enumerate() {
         let is_last = i + 1 == seqs.len();
         let path = dir.join(segment_name(seq));
@@ -375,15 +377,18 @@ pub fn recover(
                 ),
             ));
         }
-        if header.base_ts < report.last_ts {
+        // A segment starts right after the last commit of the one before it.
+        if read_one && header.base_ts != report.last_ts {
             return Err(corrupt(
                 24,
                 &format!(
-                    "base timestamp {} is older than commit {} of the previous segment",
+                    "base timestamp {} does not continue from commit {} at the end of the \
+                     previous segment",
                     header.base_ts, report.last_ts
                 ),
             ));
         }
+        read_one = true;
         report.last_ts = header.base_ts;
         let mut pos = segment::HEADER_LEN;
         while pos < data.len() {
@@ -392,7 +397,9 @@ pub fn recover(
                     let (ts, ops) = record::split_batch(payload)
                         .ok_or_else(|| corrupt(pos, "batch record shorter than its timestamp"))?;
                     let ops = decode_ops(ops).map_err(|why| corrupt(pos, &why))?;
-                    if ts <= report.last_ts {
+                    // Timestamps in the log are consecutive: every assigned timestamp
+                    // is written in order, and nothing is written after a failure.
+                    if Some(ts) != report.last_ts.checked_add(1) {
                         return Err(corrupt(
                             pos,
                             &format!(

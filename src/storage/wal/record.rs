@@ -167,6 +167,39 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoders(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            if let Parsed::Record { payload, .. } = parse(&bytes) {
+                if let Some((_, ops)) = split_batch(payload) {
+                    let _ = decode_ops(ops);
+                }
+            }
+            let _ = decode_ops(&bytes);
+        }
+
+        #[test]
+        fn framed_batches_round_trip(ops in proptest::collection::vec((proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20), proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20))), 0..10), ts in proptest::prelude::any::<u64>()) {
+            let mut b = WriteBatch::new();
+            for (k, v) in &ops {
+                match v {
+                    Some(v) => b.put(k, v).unwrap(),
+                    None => b.delete(k).unwrap(),
+                }
+            }
+            let rec = framed(ts, &b);
+            match parse(&rec) {
+                Parsed::Record { payload, len, .. } => {
+                    proptest::prop_assert_eq!(len, rec.len());
+                    let (got_ts, got_ops) = split_batch(payload).unwrap();
+                    proptest::prop_assert_eq!(got_ts, ts);
+                    proptest::prop_assert_eq!(decode_ops(got_ops).unwrap(), b.ops());
+                }
+                other => proptest::prop_assert!(false, "{:?}", other),
+            }
+        }
+    }
+
     #[test]
     fn documented_example_matches() {
         // docs/storage.md, "Batch record payload": put("ab", "x") at timestamp 5.
