@@ -253,6 +253,8 @@ fn stats_report_transactions_snapshots_and_engine_figures() {
     assert_eq!(stats["txns_begun"].as_u64(), Some(3));
     assert_eq!(stats["txns_committed"].as_u64(), Some(2));
     assert!(stats["memtable_bytes"].as_u64().unwrap() > 0);
+    // Two committed puts (the open transaction's write is not in the engine yet).
+    assert_eq!(stats["live_keys_estimate"].as_u64(), Some(2));
     // The write committed after the open transaction's snapshot is tracked until it ends.
     assert_eq!(stats["conflict_tracked_keys"].as_u64(), Some(1));
     db.commit(t).unwrap();

@@ -294,8 +294,17 @@ fn checkpoint_stats_ping_and_sql() {
     // PUT, CHECKPOINT, PING and this STATS; the STATS itself is not answered yet.
     assert_eq!(m["requests_total"], 4);
     assert_eq!(m["requests_success"], 3);
-    assert!(m["memtable_size_bytes"].as_u64().unwrap() > 0);
+    // The checkpoint flushed the memtable to a block file and trimmed the log to a
+    // fresh segment (its header only).
+    assert_eq!(m["memtable_size_bytes"], 0);
+    assert!(m["wal_size_bytes"].as_u64().unwrap() > 0);
     assert!(m["bytes_received"].as_u64().unwrap() > 0);
+    // A write after the checkpoint shows in the memtable and the log.
+    assert_eq!(c.call(0x01, &put_payload(b"k2", b"v2")), (OK, vec![]));
+    let (_, p2) = c.call(0x0D, b"");
+    let after: serde_json::Value = serde_json::from_slice(&p2).unwrap();
+    assert!(after["memtable_size_bytes"].as_u64().unwrap() > 0);
+    assert!(after["wal_size_bytes"].as_u64().unwrap() > m["wal_size_bytes"].as_u64().unwrap());
     let (op, p) = c.call(0x0F, b"SELECT * FROM users");
     assert_eq!(op, VALUE);
     let v: serde_json::Value = serde_json::from_slice(&p).unwrap();

@@ -9,6 +9,12 @@
 //! `t{t}/live/{s-1}`. So after any crash, for each writer: all of `k0..k3` equal `seq`
 //! (no half batch), `seq` is at least the last acknowledged `s`, and exactly one
 //! `live/` key exists, the one for `seq` (deletes stay deleted).
+//!
+//! The memtable and level budgets are tiny, so the child flushes memtables and
+//! compacts block files all the time (and drops old versions and tombstones, as it
+//! keeps the safe timestamp at the newest commit): the kills land during flushes,
+//! compactions, manifest installs and log trims too. The parent counts the rounds that
+//! were killed with a block file half written.
 
 use std::io::{BufRead, BufReader};
 use std::ops::Bound;
@@ -16,18 +22,38 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch};
+use sochdb::storage::compaction::CompactionOptions;
+use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch, parse_temp_table_file_name};
 
 const CHILD_ENV: &str = "SOCHDB_CRASH_CHILD_DIR";
 const WRITERS: u64 = 4;
-const ROUNDS: usize = 36;
+const ROUNDS: usize = 60;
 
 fn options() -> EngineOptions {
     EngineOptions {
         wal_segment_size: 32 * 1024,
         buffered_sync_interval: Duration::from_millis(2),
+        memtable_budget: 4 * 1024,
+        cache_budget: 64 * 1024,
+        compaction: CompactionOptions {
+            num_levels: 4,
+            l0_trigger: 2,
+            level1_bytes: 16 * 1024,
+            level_ratio: 4,
+            target_file_size: 8 * 1024,
+            ..CompactionOptions::default()
+        },
         ..EngineOptions::default()
     }
+}
+
+/// True when the directory holds a block file being written (a flush or compaction
+/// was in progress).
+fn unfinished_block_file(dir: &Path) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let name = e.unwrap().file_name();
+        parse_temp_table_file_name(&name.to_string_lossy()).is_some()
+    })
 }
 
 fn read_seq(engine: &Engine, t: u64) -> u64 {
@@ -64,12 +90,15 @@ fn child(dir: &Path) {
                     b.put(format!("t{t}/live/{s:012}").as_bytes(), b"").unwrap();
                     b.delete(format!("t{t}/live/{:012}", s - 1).as_bytes())
                         .unwrap();
-                    engine
+                    let ts = engine
                         .commit_with(&b, Some(durability), &mut |_| Ok(()))
                         .unwrap();
+                    // No reader needs anything older: compaction may drop it.
+                    engine.set_safe_ts(ts);
                     use std::io::Write;
                     let mut out = std::io::stdout().lock();
-                    writeln!(out, "ack {t} {s}").unwrap();
+                    let st = engine.stats();
+                    writeln!(out, "ack {t} {s} {} {}", st.flushes, st.compactions).unwrap();
                     out.flush().unwrap();
                 }
             });
@@ -158,6 +187,8 @@ fn sigkill_during_concurrent_commits_loses_nothing_acknowledged() {
     let mut acked = vec![0u64; WRITERS as usize];
     let mut prev_ts = 0;
     let mut total_acks = 0u64;
+    let mut mid_write = 0;
+    let (mut flushes, mut compactions) = (0, 0);
     for round in 0..ROUNDS {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
@@ -192,7 +223,7 @@ fn sigkill_during_concurrent_commits_loses_nothing_acknowledged() {
             if let Ok(first) = rx.recv_timeout(Duration::from_secs(30)) {
                 lines.push(first);
             }
-            std::thread::sleep(Duration::from_millis(rng.below(40)));
+            std::thread::sleep(Duration::from_millis(rng.below(150)));
         } else {
             // Kill at a random moment, sometimes before the child has even opened.
             let wait = if round % 6 == 0 {
@@ -204,8 +235,12 @@ fn sigkill_during_concurrent_commits_loses_nothing_acknowledged() {
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        if unfinished_block_file(dir.path()) {
+            mid_write += 1;
+        }
         reader.join().unwrap();
         lines.extend(rx.try_iter());
+        let (mut round_flushes, mut round_compactions) = (0, 0);
         for line in lines {
             let mut parts = line.split(' ');
             if parts.next() != Some("ack") {
@@ -219,9 +254,28 @@ fn sigkill_during_concurrent_commits_loses_nothing_acknowledged() {
             };
             acked[t] = acked[t].max(s);
             total_acks += 1;
+            let mut counts = parts.map(|p| p.parse::<u64>().unwrap_or(0));
+            round_flushes = round_flushes.max(counts.next().unwrap_or(0));
+            round_compactions = round_compactions.max(counts.next().unwrap_or(0));
         }
+        flushes += round_flushes;
+        compactions += round_compactions;
         prev_ts = check(dir.path(), &acked, prev_ts);
     }
-    eprintln!("crash test: {ROUNDS} rounds, {total_acks} acknowledged commits checked");
+    let files = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sst")
+        })
+        .count();
+    eprintln!(
+        "crash test: {ROUNDS} rounds ({mid_write} killed while a block file was being \
+         written), {total_acks} acknowledged commits checked, at least {flushes} flushes \
+         and {compactions} compactions in the children, {files} block files at the end"
+    );
     assert!(total_acks > 0, "the child never acknowledged a commit");
 }

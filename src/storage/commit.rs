@@ -21,7 +21,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
@@ -88,7 +88,7 @@ impl Failure {
     /// The error for a commit attempted after the failure.
     fn read_only(&self) -> Error {
         Error::ReadOnly(format!(
-            "a log write failed earlier ({}); reopen the database to continue writing",
+            "a write failed earlier ({}); reopen the database to continue writing",
             self.context
         ))
     }
@@ -104,6 +104,10 @@ struct CommitState {
     buffer_first_ts: u64,
     /// True when a record in `buffer` asked for [`Durability::Sync`].
     buffer_wants_sync: bool,
+    /// Segment boundaries asked for inside `buffer`: (byte offset in `buffer`, base
+    /// timestamp of the new segment). Every record before the offset is at or below
+    /// the timestamp, every record after it above.
+    rolls: Vec<(usize, u64)>,
     /// True while a leader is writing or syncing.
     leader_active: bool,
     /// Every record at or below this timestamp has been written.
@@ -156,6 +160,9 @@ pub(crate) struct Pipeline {
     wal: Mutex<Option<WalWriter>>,
     /// Every commit at or below this is applied and visible.
     visible: AtomicU64,
+    /// Set with `failure` (readable without the commit lock, so threads holding other
+    /// locks may ask).
+    failed: AtomicBool,
     /// Commits acknowledged since open.
     commits: AtomicU64,
 }
@@ -170,6 +177,7 @@ impl Pipeline {
                 buffer: Vec::new(),
                 buffer_first_ts: 0,
                 buffer_wants_sync: false,
+                rolls: Vec::new(),
                 leader_active: false,
                 written_ts: last_ts,
                 synced_ts: last_ts,
@@ -181,6 +189,7 @@ impl Pipeline {
             changed: Condvar::new(),
             wal: Mutex::new(wal),
             visible: AtomicU64::new(last_ts),
+            failed: AtomicBool::new(false),
             commits: AtomicU64::new(0),
         }
     }
@@ -211,21 +220,23 @@ impl Pipeline {
         self.visible_ts() >= ts
     }
 
-    /// True once a log write or sync failed.
+    /// True once a log write or sync (or a flush or manifest install) failed. Takes no
+    /// lock.
     pub(crate) fn failed(&self) -> bool {
-        self.state.lock().failure.is_some()
+        self.failed.load(Ordering::Acquire)
     }
 
     /// Runs one commit: under the commit lock, assigns its timestamp, runs `validate`,
     /// appends its record to the log buffer and calls `apply` with the timestamp; then
     /// makes the record durable per `durability` (leading a group when no one else is)
-    /// and returns once the commit is visible.
+    /// and returns once the commit is visible. When `apply` returns true (it froze the
+    /// memtable), the log starts a new segment after this record.
     pub(crate) fn commit(
         &self,
         prepared: &PreparedBatch,
         durability: Durability,
         validate: &mut dyn FnMut(u64) -> Result<()>,
-        apply: &mut dyn FnMut(u64),
+        apply: &mut dyn FnMut(u64) -> bool,
     ) -> Result<u64> {
         let mut st = self.state.lock();
         if st.closed {
@@ -244,7 +255,10 @@ impl Pipeline {
         }
         prepared.frame(ts, &mut st.buffer);
         st.last_ts = ts;
-        apply(ts);
+        if apply(ts) {
+            let at = st.buffer.len();
+            st.rolls.push((at, ts));
+        }
         let need = match durability {
             Durability::Sync => {
                 st.buffer_wants_sync = true;
@@ -300,52 +314,73 @@ impl Pipeline {
             if let Some(f) = &st.failure {
                 return Err(f.lost_commit(ts));
             }
-            // Lead when no one does, no finished committer is still on its way out, and
-            // there is something to do (this commit's own need, or records that an
-            // earlier commit this one waits for may be among).
+            // Lead when no one does, no finished committer is still on its way out (a
+            // `None` commit that must still write a full buffer has left that count
+            // before it waits here), and there is something to do (this commit's own
+            // need, or records that an earlier commit this one waits for may be among).
             let can_lead =
                 !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
             if !can_lead {
                 self.changed.wait(&mut st);
                 continue;
             }
-            // Lead a group: everything in the buffer.
-            st.leader_active = true;
-            let records = std::mem::take(&mut st.buffer);
-            let first_ts = st.buffer_first_ts;
-            let covers = if records.is_empty() {
-                st.written_ts
-            } else {
-                st.last_ts
-            };
-            let sync = need == Some(Reach::Synced) || st.buffer_wants_sync;
-            st.buffer_wants_sync = false;
-            drop(st);
+            let (guard, outcome) = self.lead(st, need == Some(Reach::Synced), false);
+            st = guard;
+            outcome?;
+        }
+    }
 
-            let outcome = self.write_group(&records, first_ts, sync);
+    /// Leads one group: takes the whole log buffer, writes it (starting new segments at
+    /// the boundaries asked for) and syncs it when `sync` or a record asks, outside the
+    /// commit lock; then records the progress and wakes everyone. With `roll_now`, a
+    /// boundary asked for at the very end of the buffer starts its segment at once.
+    /// The caller has checked that no other leader is active.
+    fn lead<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, CommitState>,
+        sync: bool,
+        roll_now: bool,
+    ) -> (MutexGuard<'a, CommitState>, Result<()>) {
+        st.leader_active = true;
+        let records = std::mem::take(&mut st.buffer);
+        let rolls = std::mem::take(&mut st.rolls);
+        let first_ts = st.buffer_first_ts;
+        let covers = if records.is_empty() {
+            st.written_ts
+        } else {
+            st.last_ts
+        };
+        let sync = sync || st.buffer_wants_sync;
+        st.buffer_wants_sync = false;
+        drop(st);
 
-            st = self.state.lock();
-            st.leader_active = false;
-            match outcome {
-                Ok(()) => {
-                    st.written_ts = st.written_ts.max(covers);
-                    if sync {
-                        st.synced_ts = st.synced_ts.max(covers);
-                    }
-                    st.advance_visible(&self.visible);
-                    if st.buffer.is_empty() {
-                        // Give the allocation back for the next group.
-                        let mut spare = records;
-                        spare.clear();
-                        st.buffer = spare;
-                    }
-                    self.changed.notify_all();
+        let outcome = self.write_group(&records, first_ts, &rolls, sync, roll_now);
+
+        let mut st = self.state.lock();
+        st.leader_active = false;
+        match outcome {
+            Ok(()) => {
+                st.written_ts = st.written_ts.max(covers);
+                if sync {
+                    st.synced_ts = st.synced_ts.max(covers);
                 }
-                Err(e) => {
+                st.advance_visible(&self.visible);
+                if st.buffer.is_empty() {
+                    // Give the allocation back for the next group.
+                    let mut spare = records;
+                    spare.clear();
+                    st.buffer = spare;
+                }
+                self.changed.notify_all();
+                (st, Ok(()))
+            }
+            Err(e) => {
+                if st.failure.is_none() {
                     st.failure = Some(Failure::from_error(&e));
-                    self.changed.notify_all();
-                    return Err(e);
+                    self.failed.store(true, Ordering::Release);
                 }
+                self.changed.notify_all();
+                (st, Err(e))
             }
         }
     }
@@ -359,18 +394,96 @@ impl Pipeline {
         }
     }
 
-    fn write_group(&self, records: &[u8], first_ts: u64, sync: bool) -> Result<()> {
+    fn write_group(
+        &self,
+        records: &[u8],
+        first_ts: u64,
+        rolls: &[(usize, u64)],
+        sync: bool,
+        roll_now: bool,
+    ) -> Result<()> {
         let mut wal = self.wal.lock();
         let Some(wal) = wal.as_mut() else {
             return Err(Error::Closed("the engine's log is closed".into()));
         };
-        if !records.is_empty() {
-            wal.append(records, first_ts)?;
+        let (mut at, mut at_ts) = (0, first_ts);
+        for &(offset, base_ts) in rolls {
+            if offset > at {
+                wal.append(&records[at..offset], at_ts)?;
+            }
+            wal.request_roll(base_ts);
+            at = offset;
+            at_ts = base_ts + 1;
+        }
+        if at < records.len() {
+            wal.append(&records[at..], at_ts)?;
         }
         if sync {
             wal.sync()?;
         }
+        if roll_now {
+            wal.roll_now()?;
+        }
         Ok(())
+    }
+
+    /// Runs `f` with the newest assigned timestamp while no commit can be assigned one
+    /// (under the commit lock). When `f` returns true (it froze the memtable), the log
+    /// starts a new segment before the next record. Fails when closed or failed.
+    pub(crate) fn exclusive<R>(&self, f: impl FnOnce(u64) -> (R, bool)) -> Result<R> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(Error::Closed("the engine is closed".into()));
+        }
+        if let Some(failure) = &st.failure {
+            return Err(failure.read_only());
+        }
+        let (r, boundary) = f(st.last_ts);
+        if boundary {
+            let at = st.buffer.len();
+            let ts = st.last_ts;
+            st.rolls.push((at, ts));
+        }
+        Ok(r)
+    }
+
+    /// Makes every record assigned so far durable and starts the segment of a boundary
+    /// asked for after the last of them, so the segments before it hold only records
+    /// at or below its base timestamp (used before a flush).
+    pub(crate) fn sync_and_roll(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(f) = &st.failure {
+                return Err(f.read_only());
+            }
+            if !st.leader_active {
+                break;
+            }
+            self.changed.wait(&mut st);
+        }
+        let (st, outcome) = self.lead(st, true, true);
+        self.pass_leadership(&st);
+        outcome
+    }
+
+    /// Makes the pipeline read-only after a failure outside the log (a block file or
+    /// manifest write): later commits fail with `ReadOnly` until the engine is reopened.
+    pub(crate) fn fail(&self, e: &Error) {
+        let mut st = self.state.lock();
+        if st.failure.is_none() {
+            st.failure = Some(Failure::from_error(e));
+            self.failed.store(true, Ordering::Release);
+        }
+        self.changed.notify_all();
+    }
+
+    /// The failure that made the pipeline read-only, as text.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.state
+            .lock()
+            .failure
+            .as_ref()
+            .map(|f| f.context.clone())
     }
 
     /// Makes every record assigned so far durable (used by the background syncer, by

@@ -21,7 +21,7 @@
 //! at least half tombstones is pushed down (level 0 as a whole), and a file at the bottom of the tree whose
 //! versions are all at or below the safe timestamp and which holds tombstones or stale
 //! versions is rewritten in place, so deleted and overwritten data gives its space
-//! back. `docs/storage-blocks.md` gives the amplification figures.
+//! back. `docs/storage.md` gives the amplification figures.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +94,8 @@ pub enum CompactionReason {
     Deletions,
     /// A bottom file holds tombstones or stale versions no reader needs.
     Cleanup,
+    /// A full compaction asked for by the caller ([`pick_full`], [`pick_full_cleanup`]).
+    Manual,
 }
 
 /// One compaction to run.
@@ -366,6 +368,66 @@ fn pick_cleanup(levels: &[Vec<FileMeta>], safe_ts: u64, last: usize) -> Option<C
     })
 }
 
+/// The next step of a full compaction, which moves every file to the last level:
+/// level 0, whole, into the level it compacts into; then the shallowest other level
+/// above the last that holds files, whole, into the next one (always rewritten, so the
+/// compaction filter drops what it can on the way). `None` once every file is in the
+/// last level.
+pub fn pick_full(levels: &[Vec<FileMeta>], opts: &CompactionOptions) -> Option<CompactionJob> {
+    let targets = level_targets(levels, opts);
+    let last = targets.target.len() - 1;
+    if !files_at(levels, 0).is_empty() {
+        let mut job = pick_level0(levels, level0_output(levels, &targets));
+        job.reason = CompactionReason::Manual;
+        return Some(job);
+    }
+    let level = (1..last).find(|&l| !files_at(levels, l).is_empty())?;
+    let inputs = files_at(levels, level).to_vec();
+    let (lo, hi) = key_range(inputs.iter());
+    let next_inputs: Vec<FileMeta> = overlapping(files_at(levels, level + 1), &lo, &hi)
+        .into_iter()
+        .cloned()
+        .collect();
+    let (lo, hi) = key_range(inputs.iter().chain(&next_inputs));
+    Some(CompactionJob {
+        level,
+        output_level: level + 1,
+        bottom: !overlaps_deeper(levels, level + 1, &lo, &hi),
+        trivial_move: false,
+        inputs,
+        next_inputs,
+        reason: CompactionReason::Manual,
+    })
+}
+
+/// The last step of a full compaction: rewrites in place every file of the last level
+/// that holds a tombstone or several versions of a key and a version at or below
+/// `safe_ts` (so the filter may drop something). `None` when no file qualifies.
+pub fn pick_full_cleanup(
+    levels: &[Vec<FileMeta>],
+    safe_ts: u64,
+    opts: &CompactionOptions,
+) -> Option<CompactionJob> {
+    let last = level_targets(levels, opts).target.len() - 1;
+    let inputs: Vec<FileMeta> = files_at(levels, last)
+        .iter()
+        .filter(|f| (f.tombstone_count > 0 || f.entry_count > f.key_count) && f.min_ts <= safe_ts)
+        .cloned()
+        .collect();
+    if inputs.is_empty() {
+        return None;
+    }
+    Some(CompactionJob {
+        level: last,
+        output_level: last,
+        inputs,
+        next_inputs: Vec::new(),
+        bottom: true,
+        trivial_move: false,
+        reason: CompactionReason::Manual,
+    })
+}
+
 /// About how many bytes compaction must rewrite to bring every level within its
 /// target: once level 0 reaches its trigger, its bytes plus those of the level it
 /// compacts into; then for each level over its target (levels above the base level
@@ -437,7 +499,12 @@ pub fn write_delay(
     batch_bytes: u64,
     opts: &CompactionOptions,
 ) -> Duration {
-    let factor = slowdown_factor(levels, opts);
+    delay_for(slowdown_factor(levels, opts), batch_bytes, opts)
+}
+
+/// [`write_delay`] for a [`slowdown_factor`] already computed (the engine computes it
+/// once per change of the layout, not per commit).
+pub fn delay_for(factor: f64, batch_bytes: u64, opts: &CompactionOptions) -> Duration {
     if factor <= 0.0 {
         return Duration::ZERO;
     }
@@ -643,6 +710,51 @@ mod tests {
 
     fn big_last_level() -> Vec<FileMeta> {
         vec![f(50, 3, "a", "z", 150 * MB)]
+    }
+
+    #[test]
+    fn a_full_compaction_moves_every_level_down_then_cleans_the_last() {
+        let o = opts();
+        let mut levels = vec![
+            vec![f(9, 0, "c", "d", MB)],
+            vec![],
+            vec![f(5, 2, "a", "f", 2 * MB), f(6, 2, "x", "y", MB)],
+            big_last_level(),
+        ];
+        let mut steps = Vec::new();
+        while let Some(job) = pick_full(&levels, &o) {
+            assert_eq!(job.reason, CompactionReason::Manual);
+            assert!(!job.trivial_move);
+            steps.push((
+                job.level,
+                job.output_level,
+                job.inputs.len(),
+                job.next_inputs.len(),
+            ));
+            let out: Vec<FileMeta> = job
+                .all_inputs()
+                .enumerate()
+                .map(|(i, m)| FileMeta {
+                    id: 100 + steps.len() as u64 * 10 + i as u64,
+                    ..m.clone()
+                })
+                .collect();
+            levels = apply(&levels, &job, &out);
+            assert!(steps.len() < 10);
+        }
+        // Level 0 into the base level 1, then level 1 into 2 (meeting file 5), then
+        // level 2 whole into 3.
+        assert_eq!(steps, vec![(0, 1, 1, 0), (1, 2, 1, 1), (2, 3, 3, 1)]);
+        assert!(levels.iter().take(3).all(Vec::is_empty));
+        // Nothing droppable: no cleanup.
+        assert_eq!(pick_full_cleanup(&levels, 100, &o), None);
+        levels[3][0].tombstone_count = 1;
+        levels[3][1].entry_count = 20;
+        let job = pick_full_cleanup(&levels, 100, &o).unwrap();
+        assert_eq!((job.level, job.output_level, job.inputs.len()), (3, 3, 2));
+        assert!(job.bottom);
+        // Every version above the safe timestamp: nothing the filter could drop.
+        assert_eq!(pick_full_cleanup(&levels, 0, &o), None);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! they cover. It changes atomically by writing a whole new `MANIFEST-<n>` file and then
 //! switching the `CURRENT` pointer to it.
 //!
-//! Install protocol (see `docs/storage-blocks.md`):
+//! Install protocol (see `docs/storage.md`):
 //!
 //! 1. write `MANIFEST-<n>` (a fresh number), fsync it, fsync the directory;
 //! 2. write `CURRENT.tmp` naming it, fsync it, rename it over `CURRENT`, fsync the
@@ -101,7 +101,7 @@ impl FileMeta {
 /// Everything a manifest records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ManifestState {
-    /// The next unused file number (block files and log segments share the sequence).
+    /// The next unused block file number (log segments are numbered on their own).
     pub next_file_number: u64,
     /// The newest commit timestamp at the time of the change.
     pub last_commit_ts: u64,

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::compaction::CompactionOptions;
+
 /// How a commit reaches stable storage before it returns. The loss window of each mode
 /// is in `docs/storage.md` ("Durability modes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +38,8 @@ pub struct EngineOptions {
     pub wal_segment_size: u64,
     /// Open without writing anything; commits fail with `ReadOnly`.
     pub read_only: bool,
+    /// Compaction policy, write throttle and block file layout.
+    pub compaction: CompactionOptions,
 }
 
 impl Default for EngineOptions {
@@ -47,6 +51,7 @@ impl Default for EngineOptions {
             buffered_sync_interval: Duration::from_millis(100),
             wal_segment_size: 64 * 1024 * 1024,
             read_only: false,
+            compaction: CompactionOptions::default(),
         }
     }
 }

@@ -209,8 +209,32 @@ fn durability_modes_all_recover() {
     e.checkpoint().unwrap();
     assert_eq!(e.stats().commits, 30);
     drop(e);
+    let e = Engine::open(dir.path(), opts.clone()).unwrap();
+    // The checkpoint moved every commit into a block file: nothing is replayed.
+    assert_eq!(e.recovery_report().records, 0);
+    for i in 0u32..30 {
+        assert_eq!(
+            e.get(&i.to_be_bytes(), u64::MAX).unwrap(),
+            Some(b"v".to_vec())
+        );
+    }
+    for i in 30u32..40 {
+        let m = modes[i as usize % 3];
+        e.commit_with(
+            &batch(&[(&i.to_be_bytes(), Some(b"w"))]),
+            Some(m),
+            &mut |_| Ok(()),
+        )
+        .unwrap();
+    }
+    drop(e);
+    // Without a checkpoint, close syncs every mode and the log replays them.
     let e = Engine::open(dir.path(), opts).unwrap();
-    assert_eq!(e.recovery_report().records, 30);
+    assert_eq!(e.recovery_report().records, 10);
+    assert_eq!(
+        e.get(&35u32.to_be_bytes(), u64::MAX).unwrap(),
+        Some(b"w".to_vec())
+    );
 }
 
 #[test]
@@ -314,6 +338,132 @@ fn open_iterator_keeps_its_snapshot_while_commits_continue() {
         }
         assert_eq!(seen, 2000);
     }
+}
+
+#[test]
+fn checkpoint_trims_the_log_and_reopen_replays_only_what_came_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        wal_segment_size: 4096,
+        ..EngineOptions::default()
+    };
+    let e = Engine::open(dir.path(), opts.clone()).unwrap();
+    for i in 0u32..200 {
+        e.commit(&batch(&[(&i.to_be_bytes(), Some(&[7u8; 50]))]))
+            .unwrap();
+    }
+    let segments = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| {
+                wal::segment::parse_segment_name(&e.unwrap().file_name().to_string_lossy())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(segments(dir.path()).len() > 3);
+    e.checkpoint().unwrap();
+    let s = e.stats();
+    assert_eq!(s.memtable_entries, 0);
+    assert_eq!(s.level_files.iter().sum::<u64>(), 1);
+    assert_eq!(s.flushed_ts, 200);
+    // Only the segment started at the checkpoint is left, holding no record.
+    assert_eq!(segments(dir.path()).len(), 1);
+    assert_eq!(s.wal_bytes, wal::segment::HEADER_LEN as u64);
+    // A second checkpoint with nothing new is a no-op.
+    e.checkpoint().unwrap();
+    assert_eq!(e.stats().flushes, 1);
+    for i in 200u32..205 {
+        e.commit(&batch(&[(&i.to_be_bytes(), None)])).unwrap();
+    }
+    drop(e);
+    let e = Engine::open(dir.path(), opts).unwrap();
+    let r = e.recovery_report();
+    assert_eq!((r.records, r.skipped), (5, 0), "{r:?}");
+    assert_eq!(e.visible_ts(), 205);
+    assert_eq!(
+        e.get(&10u32.to_be_bytes(), u64::MAX).unwrap(),
+        Some(vec![7u8; 50])
+    );
+    assert_eq!(e.get(&202u32.to_be_bytes(), u64::MAX).unwrap(), None);
+    assert_eq!(
+        scan(&e, Bound::Unbounded, Bound::Unbounded, false).len(),
+        200
+    );
+}
+
+#[test]
+fn a_missing_current_with_a_trimmed_log_refuses_to_open_and_keeps_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    e.commit(&batch(&[(b"k", Some(b"v"))])).unwrap();
+    e.checkpoint().unwrap();
+    e.commit(&batch(&[(b"k2", Some(b"v"))])).unwrap();
+    drop(e);
+    std::fs::remove_file(dir.path().join(manifest::CURRENT)).unwrap();
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let err = Engine::open(dir.path(), EngineOptions::default())
+        .err()
+        .unwrap();
+    assert_eq!(err.status(), Status::Corruption, "{err}");
+    assert!(err.to_string().contains("CURRENT"), "{err}");
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before.len(), after.len(), "no file was touched");
+}
+
+#[test]
+fn leftovers_of_an_interrupted_flush_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    e.commit(&batch(&[(b"k", Some(b"v"))])).unwrap();
+    e.checkpoint().unwrap();
+    drop(e);
+    // An unfinished output and a finished but never installed one.
+    std::fs::write(dir.path().join(temp_table_file_name(900)), b"partial").unwrap();
+    std::fs::write(dir.path().join(sstable::table_file_name(901)), b"orphan").unwrap();
+    let e = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+    assert_eq!(e.get(b"k", u64::MAX).unwrap(), Some(b"v".to_vec()));
+    assert!(!dir.path().join(temp_table_file_name(900)).exists());
+    assert!(!dir.path().join(sstable::table_file_name(901)).exists());
+    // New files never reuse the numbers seen.
+    e.commit(&batch(&[(b"k3", Some(b"v"))])).unwrap();
+    e.checkpoint().unwrap();
+    assert!(dir.path().join(sstable::table_file_name(902)).exists());
+}
+
+#[test]
+fn a_lone_none_writer_fills_and_writes_the_log_buffer_itself() {
+    // A `None` commit is visible at once, yet writes the log buffer itself once it holds
+    // 1 MiB; it must not wait for itself to leave before leading that write.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EngineOptions {
+        durability: Durability::None,
+        buffered_sync_interval: std::time::Duration::from_secs(3600),
+        ..EngineOptions::default()
+    };
+    let e = Engine::open(dir.path(), opts).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let writer = {
+        let e = e.clone();
+        std::thread::spawn(move || {
+            for i in 0u32..30_000 {
+                e.commit(&batch(&[(&i.to_be_bytes(), Some(&[1u8; 100]))]))
+                    .unwrap();
+            }
+            tx.send(()).unwrap();
+        })
+    };
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the writer is stuck");
+    writer.join().unwrap();
+    assert!(e.stats().wal_writes > 0, "the full buffer was written");
 }
 
 #[test]

@@ -64,6 +64,9 @@ pub struct TableBuilder<W: FileSink> {
     scratch: Vec<u8>,
     /// Index entries of the blocks written.
     index: Vec<IndexEntry>,
+    /// About the encoded size of `index` (kept as blocks are added, so the size
+    /// estimate costs nothing per entry).
+    index_bytes: u64,
     /// Filter over the distinct user keys.
     bloom: BloomBuilder,
     /// Running properties.
@@ -85,6 +88,7 @@ impl<W: FileSink> TableBuilder<W> {
             block: BlockBuilder::new(opts.restart_interval),
             scratch: Vec::new(),
             index: Vec::new(),
+            index_bytes: 0,
             bloom: BloomBuilder::new(opts.bloom_bits_per_key),
             props: Properties::default(),
             last_key: Vec::new(),
@@ -151,10 +155,9 @@ impl<W: FileSink> TableBuilder<W> {
 
     /// About the size of the file if finished now.
     pub fn estimated_size(&self) -> u64 {
-        let index: usize = self.index.iter().map(|e| e.last_key.len() + 22).sum();
         self.offset
             + self.block.size_estimate() as u64
-            + index as u64
+            + self.index_bytes
             + (self.bloom.len() * self.opts.bloom_bits_per_key / 8) as u64
             + FOOTER_LEN as u64
     }
@@ -197,6 +200,7 @@ impl<W: FileSink> TableBuilder<W> {
             )));
         }
         let handle = self.write_block(None)?;
+        self.index_bytes += last_key.len() as u64 + 22;
         self.index.push(IndexEntry {
             last_key,
             last_ts,

@@ -14,7 +14,7 @@
 //! checked on every read; the footer carries its own. A damaged file is reported as
 //! [`crate::Error::Corruption`] naming the file and the block offset; decoding is
 //! bounds-checked throughout and never returns wrong data or panics.
-//! `docs/storage-blocks.md` describes the format byte by byte.
+//! `docs/storage.md` describes the format byte by byte.
 
 pub mod block;
 pub mod builder;

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use parking_lot::Mutex;
+
 use self::record::Parsed;
 use self::segment::{HeaderError, decode_header, encode_header, parse_segment_name, segment_name};
 use super::batch::{BatchOp, decode_ops};
@@ -26,11 +28,28 @@ pub struct WalCounters {
     pub writes: AtomicU64,
     /// Bytes of all live segments.
     pub bytes: AtomicU64,
+    /// Bytes appended to segments since open (headers included).
+    pub appended: AtomicU64,
     /// Segments created since open.
     pub segments_created: AtomicU64,
+    /// The live segments, oldest first.
+    pub segments: Mutex<Vec<SegmentInfo>>,
 }
 
-/// Appends to the newest segment and starts a new one when it is full.
+/// A live log segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its number.
+    pub seq: u64,
+    /// The newest commit timestamp before it (from its header): every record of the
+    /// previous segment is at or below this.
+    pub base_ts: u64,
+    /// Its bytes (final once a newer segment exists).
+    pub bytes: u64,
+}
+
+/// Appends to the newest segment and starts a new one when it is full, or at a boundary
+/// the engine asked for.
 pub struct WalWriter {
     /// The file layer.
     fs: Arc<dyn FileSystem>,
@@ -44,6 +63,11 @@ pub struct WalWriter {
     segment_size: u64,
     /// Shared counters.
     counters: Arc<WalCounters>,
+    /// A boundary asked for by [`WalWriter::request_roll`]: the next record goes to a
+    /// new segment whose base timestamp is this.
+    pending_roll: Option<u64>,
+    /// True when bytes were appended since the last sync.
+    dirty: bool,
 }
 
 impl WalWriter {
@@ -65,6 +89,8 @@ impl WalWriter {
             seq,
             segment_size,
             counters,
+            pending_roll: None,
+            dirty: false,
         })
     }
 
@@ -73,34 +99,74 @@ impl WalWriter {
         self.seq
     }
 
+    /// True when the current segment holds at least one record.
+    fn has_records(&self) -> bool {
+        self.file.len() > segment::HEADER_LEN as u64
+    }
+
     /// Appends framed records whose first commit timestamp is `first_ts`. Starts a new
-    /// segment first when the current one has reached the segment size; the old one is
-    /// synced before, whatever the durability, so that only the newest segment can ever
-    /// have a torn tail.
+    /// segment first when one was asked for, or when the current one has reached the
+    /// segment size; the old one is synced before, whatever the durability, so that
+    /// only the newest segment can ever have a torn tail.
     pub fn append(&mut self, records: &[u8], first_ts: u64) -> Result<()> {
-        if self.file.len() >= self.segment_size && self.file.len() > segment::HEADER_LEN as u64 {
-            self.sync()?;
-            let seq = self.seq + 1;
-            self.file = start_segment(
-                &*self.fs,
-                &self.dir,
-                seq,
-                first_ts.saturating_sub(1),
-                &self.counters,
-            )?;
-            self.seq = seq;
+        let asked = self.pending_roll.take();
+        if self.has_records() {
+            if let Some(base) = asked {
+                self.roll(base)?;
+            } else if self.file.len() >= self.segment_size {
+                self.roll(first_ts.saturating_sub(1))?;
+            }
         }
         self.file.append(records)?;
+        self.dirty = true;
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
-        self.counters
-            .bytes
-            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        let n = records.len() as u64;
+        self.counters.bytes.fetch_add(n, Ordering::Relaxed);
+        self.counters.appended.fetch_add(n, Ordering::Relaxed);
         Ok(())
     }
 
-    /// Makes everything appended durable.
+    /// Asks that the next record go to a new segment with base timestamp `base_ts`
+    /// (every record appended so far is at or below it). Used when a memtable is
+    /// frozen, so that its records end at a segment boundary and the segments it covers
+    /// can be removed once it is flushed.
+    pub fn request_roll(&mut self, base_ts: u64) {
+        self.pending_roll = Some(base_ts);
+    }
+
+    /// Starts the segment asked for by [`WalWriter::request_roll`] now, without waiting
+    /// for the next record.
+    pub fn roll_now(&mut self) -> Result<()> {
+        if let Some(base) = self.pending_roll.take()
+            && self.has_records()
+        {
+            self.roll(base)?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the current segment and starts the next one with base timestamp `base_ts`.
+    fn roll(&mut self, base_ts: u64) -> Result<()> {
+        self.sync()?;
+        let seq = self.seq + 1;
+        let len = self.file.len();
+        self.file = start_segment(&*self.fs, &self.dir, seq, base_ts, &self.counters)?;
+        self.seq = seq;
+        let mut segs = self.counters.segments.lock();
+        if let Some(s) = segs.iter_mut().find(|s| s.seq == seq - 1) {
+            s.bytes = len;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended durable (nothing to do when nothing was appended since
+    /// the last sync).
     pub fn sync(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
         self.file.sync()?;
+        self.dirty = false;
         self.counters.syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -120,10 +186,15 @@ fn start_segment(
     file.sync()?;
     fs.sync_dir(dir)?;
     counters.syncs.fetch_add(1, Ordering::Relaxed);
-    counters
-        .bytes
-        .fetch_add(segment::HEADER_LEN as u64, Ordering::Relaxed);
+    let header = segment::HEADER_LEN as u64;
+    counters.bytes.fetch_add(header, Ordering::Relaxed);
+    counters.appended.fetch_add(header, Ordering::Relaxed);
     counters.segments_created.fetch_add(1, Ordering::Relaxed);
+    counters.segments.lock().push(SegmentInfo {
+        seq,
+        base_ts,
+        bytes: header,
+    });
     Ok(file)
 }
 
@@ -146,8 +217,11 @@ pub struct TornTail {
 pub struct RecoveryReport {
     /// Segments read.
     pub segments: usize,
-    /// Batch records replayed.
+    /// Batch records replayed into the memtable.
     pub records: u64,
+    /// Batch records found that the block files already hold (at or below the
+    /// manifest's flushed timestamp), so not replayed.
+    pub skipped: u64,
     /// The newest commit timestamp found.
     pub last_ts: u64,
     /// The torn tail of the last segment, if there was one.
@@ -163,24 +237,60 @@ pub struct Recovered {
     pub next_seq: u64,
     /// Bytes of the segments kept.
     pub wal_bytes: u64,
+    /// The segments kept, oldest first.
+    pub segments: Vec<SegmentInfo>,
 }
 
-/// Replays every segment of `dir` in order, calling `apply` for each batch record.
+/// How [`recover`] treats what it finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoverOptions {
+    /// Cut a torn tail off (and remove a segment cut short while being created);
+    /// otherwise only report it.
+    pub repair: bool,
+    /// Segments numbered below this are ignored (the block files cover them).
+    pub min_seq: u64,
+    /// Records at or below this timestamp are checked but not applied (the block
+    /// files hold them).
+    pub after_ts: u64,
+    /// Report a torn tail only in the result, not on standard error.
+    pub quiet: bool,
+}
+
+impl Default for RecoverOptions {
+    fn default() -> Self {
+        RecoverOptions {
+            repair: true,
+            min_seq: 0,
+            after_ts: 0,
+            quiet: false,
+        }
+    }
+}
+
+/// Replays the segments of `dir` numbered `opts.min_seq` or more, in order, calling
+/// `apply` for each batch record newer than `opts.after_ts`.
 ///
 /// A partial or damaged record at the very end of the newest segment, with no valid
-/// record after it, is a torn tail: it is cut off (when `repair`), reported on standard
-/// error and in the report. Anything else that does not check out is
-/// [`Error::Corruption`] naming the file and the offset.
+/// record after it, is a torn tail: it is cut off (when `opts.repair`), reported on
+/// standard error (unless `opts.quiet`) and in the report. Anything else that does not
+/// check out is [`Error::Corruption`] naming the file and the offset.
 pub fn recover(
     fs: &dyn FileSystem,
     dir: &Path,
-    repair: bool,
-    apply: &mut dyn FnMut(u64, &[BatchOp]) -> Result<()>,
+    opts: &RecoverOptions,
+    apply: &mut dyn FnMut(u64, Vec<BatchOp>) -> Result<()>,
 ) -> Result<Recovered> {
+    let repair = opts.repair;
+    let say = |text: &str| {
+        if !opts.quiet {
+            notice(text);
+        }
+    };
     let mut seqs: Vec<u64> = fs
         .list(dir)?
         .iter()
         .filter_map(|n| parse_segment_name(n))
+        .filter(|&n| n >= opts.min_seq)
         .collect();
     seqs.sort_unstable();
     for w in seqs.windows(2) {
@@ -199,6 +309,7 @@ pub fn recover(
         ..RecoveryReport::default()
     };
     let mut wal_bytes = 0u64;
+    let mut segments = Vec::new();
     let mut next_seq = seqs.last().map_or(1, |s| s + 1);
     // True once a segment header was read (later ones must continue from it).
     let mut read_one = false;
@@ -237,7 +348,7 @@ pub fn recover(
                     bytes: data.len() as u64,
                     reason,
                 };
-                notice(&format!(
+                say(&format!(
                     "log segment {} was cut short while being created ({}); {}",
                     path.display(),
                     torn.reason,
@@ -297,9 +408,13 @@ pub fn recover(
                             ),
                         ));
                     }
-                    apply(ts, &ops)?;
+                    if ts > opts.after_ts {
+                        apply(ts, ops)?;
+                        report.records += 1;
+                    } else {
+                        report.skipped += 1;
+                    }
                     report.last_ts = ts;
-                    report.records += 1;
                     pos += len;
                 }
                 bad => {
@@ -330,7 +445,7 @@ pub fn recover(
                         bytes: (data.len() - pos) as u64,
                         reason,
                     };
-                    notice(&format!(
+                    say(&format!(
                         "log segment {}: torn tail of {} bytes at offset {} ({}); {}",
                         path.display(),
                         torn.bytes,
@@ -350,12 +465,19 @@ pub fn recover(
                 }
             }
         }
-        wal_bytes += pos.min(data.len()) as u64;
+        let bytes = pos.min(data.len()) as u64;
+        wal_bytes += bytes;
+        segments.push(SegmentInfo {
+            seq,
+            base_ts: header.base_ts,
+            bytes,
+        });
     }
     Ok(Recovered {
         report,
         next_seq,
         wal_bytes,
+        segments,
     })
 }
 

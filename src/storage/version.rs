@@ -1,0 +1,351 @@
+//! The current set of memtables and block files, as one immutable [`Version`] that the
+//! engine swaps atomically (an `Arc` behind a lock held only to clone or replace it).
+//!
+//! A reader clones the `Arc` of the current version and reads from it without any
+//! lock: memtables newest first, then level-0 files newest first, then one file per
+//! deeper level. Whatever it holds stays valid: a block file that compaction removed
+//! from the manifest is deleted only when the last version listing it is dropped
+//! ([`LiveFile`]), so an open iterator keeps reading the files it started with.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::compaction::{CompactionOptions, pending_compaction_bytes, slowdown_factor};
+use super::entry::EntryIter;
+use super::io::FileSystem;
+use super::manifest::FileMeta;
+use super::memtable::{MemCursor, Memtable};
+use super::notice::notice;
+use super::sstable::{ConcatIter, Table};
+use crate::error::Result;
+
+/// A frozen memtable: it receives no more commits and waits to be flushed.
+pub(crate) struct Frozen {
+    /// The memtable.
+    pub(crate) mem: Arc<Memtable>,
+    /// The newest commit timestamp when it was frozen: once it is flushed (and every
+    /// older frozen memtable), the block files hold every commit at or below this.
+    pub(crate) covers_ts: u64,
+}
+
+/// A block file listed in the manifest, open for reading.
+pub(crate) struct LiveFile {
+    /// What the manifest records about it (its `level` is set by its position).
+    pub(crate) meta: FileMeta,
+    /// The open file.
+    pub(crate) table: Arc<Table>,
+    /// Memory held for its index and filter.
+    pub(crate) memory_bytes: u64,
+    /// Set once no installed manifest lists it: the file is removed when the last
+    /// version holding it is dropped.
+    obsolete: AtomicBool,
+    /// Its path.
+    path: PathBuf,
+    /// The file layer, to remove it.
+    fs: Arc<dyn FileSystem>,
+}
+
+impl LiveFile {
+    /// A file listed (or about to be listed) in the manifest.
+    pub(crate) fn new(
+        meta: FileMeta,
+        table: Arc<Table>,
+        path: PathBuf,
+        fs: Arc<dyn FileSystem>,
+    ) -> LiveFile {
+        LiveFile {
+            meta,
+            memory_bytes: table.memory_bytes() as u64,
+            table,
+            obsolete: AtomicBool::new(false),
+            path,
+            fs,
+        }
+    }
+
+    /// Marks the file for removal once no version holds it.
+    pub(crate) fn mark_obsolete(&self) {
+        self.obsolete.store(true, Ordering::Release);
+    }
+}
+
+impl Drop for LiveFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // Best effort: a file left behind is unlisted and is removed at the next
+            // open.
+            if let Err(e) = self.fs.remove(&self.path) {
+                notice(&format!(
+                    "removing the compacted block file {}: {e}",
+                    self.path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// One immutable state of the engine's data: what a read sees.
+pub(crate) struct Version {
+    /// The memtable receiving commits.
+    pub(crate) mem: Arc<Memtable>,
+    /// Frozen memtables waiting to be flushed, newest first.
+    pub(crate) frozen: Vec<Arc<Frozen>>,
+    /// Block files per level: level 0 newest first, deeper levels in key order.
+    pub(crate) levels: Vec<Vec<Arc<LiveFile>>>,
+    /// How strongly writers are slowed for this layout (0 to 1).
+    pub(crate) slowdown: f64,
+    /// Bytes compaction has to rewrite to bring every level within its target.
+    pub(crate) pending_compaction_bytes: u64,
+}
+
+impl Version {
+    /// A version of these memtables and files; the throttle figures are computed here.
+    pub(crate) fn new(
+        mem: Arc<Memtable>,
+        frozen: Vec<Arc<Frozen>>,
+        levels: Vec<Vec<Arc<LiveFile>>>,
+        opts: &CompactionOptions,
+    ) -> Version {
+        let metas = metas_of(&levels);
+        Version {
+            mem,
+            frozen,
+            slowdown: slowdown_factor(&metas, opts),
+            pending_compaction_bytes: pending_compaction_bytes(&metas, opts),
+            levels,
+        }
+    }
+
+    /// The same files with other memtables (the throttle figures are kept).
+    pub(crate) fn with_memtables(&self, mem: Arc<Memtable>, frozen: Vec<Arc<Frozen>>) -> Version {
+        Version {
+            mem,
+            frozen,
+            levels: self.levels.clone(),
+            slowdown: self.slowdown,
+            pending_compaction_bytes: self.pending_compaction_bytes,
+        }
+    }
+
+    /// The manifest's view of the files, each with its level set by its position.
+    pub(crate) fn metas(&self) -> Vec<Vec<FileMeta>> {
+        metas_of(&self.levels)
+    }
+
+    /// The file numbered `id`, if this version lists it.
+    pub(crate) fn file(&self, id: u64) -> Option<&Arc<LiveFile>> {
+        self.levels.iter().flatten().find(|f| f.meta.id == id)
+    }
+
+    /// The memtables, newest first.
+    pub(crate) fn memtables(&self) -> impl Iterator<Item = &Arc<Memtable>> {
+        std::iter::once(&self.mem).chain(self.frozen.iter().map(|f| &f.mem))
+    }
+
+    /// The files that may hold `key`, newest first: every level-0 file whose range
+    /// holds it, then at most one per deeper level.
+    fn files_for<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a Arc<LiveFile>> + 'a {
+        let l0 = self.levels.first().into_iter().flatten();
+        let deeper = self.levels.iter().skip(1).filter_map(move |files| {
+            let i = files.partition_point(|f| f.meta.max_key.as_slice() < key);
+            files.get(i).filter(|f| f.meta.min_key.as_slice() <= key)
+        });
+        l0.filter(move |f| f.meta.overlaps(key, key)).chain(deeper)
+    }
+
+    /// The newest version of `key` at or below `read_ts`: `Some(Some(value))`,
+    /// `Some(None)` for a tombstone, `None` when no source holds one.
+    pub(crate) fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Option<Vec<u8>>>> {
+        for mem in self.memtables() {
+            if let Some(v) = mem.get(key, read_ts) {
+                return Ok(Some(v.map(<[u8]>::to_vec)));
+            }
+        }
+        for f in self.files_for(key) {
+            if let Some((_, v)) = f.table.get(key, read_ts)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The timestamp of the newest stored version of `key` (tombstones included).
+    pub(crate) fn latest_ts(&self, key: &[u8]) -> Result<Option<u64>> {
+        for mem in self.memtables() {
+            if let Some(ts) = mem.latest_ts(key) {
+                return Ok(Some(ts));
+            }
+        }
+        for f in self.files_for(key) {
+            if let Some((ts, _)) = f.table.get(key, u64::MAX)? {
+                return Ok(Some(ts));
+            }
+        }
+        Ok(None)
+    }
+
+    /// One sorted source per memtable (newest first), per level-0 file (newest first)
+    /// and per deeper level, for a merging iterator.
+    pub(crate) fn sources(&self) -> Vec<Box<dyn EntryIter>> {
+        let mut out: Vec<Box<dyn EntryIter>> = Vec::new();
+        for mem in self.memtables() {
+            out.push(Box::new(MemIter::new(mem.cursor())));
+        }
+        let mut levels = self.levels.iter();
+        if let Some(l0) = levels.next() {
+            for f in l0 {
+                out.push(Box::new(f.table.iter()));
+            }
+        }
+        for files in levels.filter(|files| !files.is_empty()) {
+            let tables = files.iter().map(|f| f.table.clone()).collect();
+            out.push(Box::new(ConcatIter::new(tables, true)));
+        }
+        out
+    }
+
+    /// Bytes held by the memtables.
+    pub(crate) fn memtable_bytes(&self) -> u64 {
+        self.memtables().map(|m| m.approximate_bytes() as u64).sum()
+    }
+
+    /// Entries held by the memtables.
+    pub(crate) fn memtable_entries(&self) -> u64 {
+        self.memtables().map(|m| m.len() as u64).sum()
+    }
+}
+
+/// The manifest's view of `levels`, each file's level set by its position.
+pub(crate) fn metas_of(levels: &[Vec<Arc<LiveFile>>]) -> Vec<Vec<FileMeta>> {
+    levels
+        .iter()
+        .enumerate()
+        .map(|(level, files)| {
+            files
+                .iter()
+                .map(|f| FileMeta {
+                    level,
+                    ..f.meta.clone()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A memtable cursor as a sorted source of entries.
+pub(crate) struct MemIter {
+    /// The cursor (it keeps its memtable alive).
+    cursor: MemCursor,
+}
+
+impl MemIter {
+    /// A source over the memtable of `cursor`.
+    pub(crate) fn new(cursor: MemCursor) -> MemIter {
+        MemIter { cursor }
+    }
+}
+
+impl EntryIter for MemIter {
+    fn valid(&self) -> bool {
+        self.cursor.valid()
+    }
+    fn key(&self) -> &[u8] {
+        self.cursor.entry().map_or(&[], |e| e.key)
+    }
+    fn ts(&self) -> u64 {
+        self.cursor.entry().map_or(0, |e| e.ts)
+    }
+    fn value(&self) -> Option<&[u8]> {
+        self.cursor.entry().and_then(|e| e.value)
+    }
+    fn seek_to_first(&mut self) -> Result<()> {
+        self.cursor.seek_to_first();
+        Ok(())
+    }
+    fn seek_to_last(&mut self) -> Result<()> {
+        self.cursor.seek_to_last();
+        Ok(())
+    }
+    fn seek(&mut self, key: &[u8], ts: u64) -> Result<()> {
+        self.cursor.seek(key, ts);
+        Ok(())
+    }
+    fn next(&mut self) -> Result<()> {
+        self.cursor.next();
+        Ok(())
+    }
+    fn prev(&mut self) -> Result<()> {
+        self.cursor.prev();
+        Ok(())
+    }
+    fn seek_for_prev(&mut self, key: &[u8], ts: u64) -> Result<()> {
+        // The last entry at or before (key, ts) is the last one before (key, ts - 1)
+        // ... unless ts is 0, where it is the last entry before the next key.
+        match ts.checked_sub(1) {
+            Some(t) => self.cursor.seek_before(key, t),
+            None => {
+                let mut after = key.to_vec();
+                after.push(0);
+                self.cursor.seek_before(&after, u64::MAX);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::BatchOp;
+    use crate::storage::entry::{Entry, VecIter};
+
+    fn collect_back(it: &mut dyn EntryIter) -> Vec<(Vec<u8>, u64)> {
+        let mut out = Vec::new();
+        it.seek_to_last().unwrap();
+        while it.valid() {
+            out.push((it.key().to_vec(), it.ts()));
+            it.prev().unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn mem_iter_matches_a_sorted_vector() {
+        let m = Arc::new(Memtable::new());
+        let mut model = Vec::new();
+        for i in 0u64..200 {
+            let key = vec![(i % 13) as u8, (i % 5) as u8];
+            let op = if i % 7 == 0 {
+                BatchOp::Delete { key: key.clone() }
+            } else {
+                BatchOp::Put {
+                    key: key.clone(),
+                    value: i.to_le_bytes().to_vec(),
+                }
+            };
+            model.push(Entry::new(key, i + 1, op.value().map(<[u8]>::to_vec)));
+            m.apply(i + 1, &[op]);
+        }
+        let mut want = VecIter::new(model);
+        let mut got = MemIter::new(m.cursor());
+        assert_eq!(collect_back(&mut got), collect_back(&mut want));
+        for key in [vec![], vec![3u8], vec![3u8, 2], vec![12u8, 4], vec![13u8]] {
+            for ts in [0, 1, 50, 100, 201, u64::MAX] {
+                want.seek(&key, ts).unwrap();
+                got.seek(&key, ts).unwrap();
+                assert_eq!(
+                    (got.valid(), got.key(), got.ts()),
+                    (want.valid(), want.key(), want.ts())
+                );
+                want.seek_for_prev(&key, ts).unwrap();
+                got.seek_for_prev(&key, ts).unwrap();
+                assert_eq!(
+                    (got.valid(), got.key(), got.ts(), got.value()),
+                    (want.valid(), want.key(), want.ts(), want.value()),
+                    "seek_for_prev({key:?}, {ts})"
+                );
+            }
+        }
+    }
+}
