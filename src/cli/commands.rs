@@ -2,7 +2,7 @@
 //! import.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -278,8 +278,39 @@ pub fn checkpoint(t: &Target, _a: &Args) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `verify`: reads every key and every table row, so that every stored byte passes
-/// the engine's checks; reports the counts.
+/// `verify --db DIR` (or `verify DIR`): the storage engine's check of every file, block
+/// and log record, without opening the database; non-zero exit on any problem.
+pub fn verify_files(a: &Args) -> Result<(), CliError> {
+    let dir = match (a.value("db"), a.expect_positional(1, "DIR")) {
+        (Some(d), Err(_)) => PathBuf::from(d),
+        (None, Ok(p)) => PathBuf::from(&p[0]),
+        _ => {
+            return Err(CliError::Usage(
+                "give the database directory once: verify DIR, or verify --db DIR".into(),
+            ));
+        }
+    };
+    let (r, p) = with_ticker("verify", || sochdb::storage::verify(&dir));
+    let report = r?;
+    p.finish(if report.is_ok() {
+        "done"
+    } else {
+        "problems found"
+    });
+    println!("{report}");
+    if report.is_ok() {
+        Ok(())
+    } else {
+        Err(CliError::Other(format!(
+            "{} problem(s) in {}",
+            report.problems.len(),
+            dir.display()
+        )))
+    }
+}
+
+/// `verify --socket PATH`: reads every key and every table row through the server, so
+/// that every stored byte passes the engine's checks; reports the counts.
 pub fn verify(t: &Target, _a: &Args) -> Result<(), CliError> {
     let mut p = Progress::new("verify");
     let mut cur = t.db.scan(

@@ -183,10 +183,12 @@ const COMMANDS: &[Command] = &[
     },
     Command {
         name: "verify",
-        usage: "verify",
-        about: "Reads every key and every table row, so every stored byte passes the \
-                engine's checksums and checks, and reports the counts. Exit status 1 on \
-                the first problem.",
+        usage: "verify [DIR]",
+        about: "With --db DIR (or DIR): reads every file of the database without opening \
+                it for writing (every block of every block file, every log record), checks \
+                every checksum and the key order within and across files, and prints a \
+                summary. With --socket: reads every key and every table row through the \
+                server. Exit status 1 on any problem.",
         opts: &[],
         run: Some(commands::verify),
     },
@@ -333,6 +335,9 @@ pub fn run(argv: &[String]) -> i32 {
     };
     let result = match cmd.run {
         None => serve::serve(&parsed),
+        Some(_) if cmd.name == "verify" && parsed.value("socket").is_none() => {
+            commands::verify_files(&parsed)
+        }
         Some(f) => target::open(&parsed).and_then(|t| {
             let r = f(&t, &parsed);
             let c = t.close();
