@@ -202,6 +202,16 @@ impl BlockCache {
         found
     }
 
+    /// The block cached under `(file_id, offset)`, without counting the lookup or marking
+    /// the block as used: for compaction reads, which should neither skew the hit ratio
+    /// nor keep blocks in the cache.
+    pub fn peek(&self, file_id: u64, offset: u64) -> Option<Arc<Block>> {
+        let key = (file_id, offset);
+        let shard = self.shard(&key).lock();
+        let i = *shard.map.get(&key)?;
+        shard.slots.get(i)?.as_ref().map(|s| s.block.clone())
+    }
+
     /// Caches `block` under `(file_id, offset)`, evicting as needed to stay within the
     /// budget.
     pub fn insert(&self, file_id: u64, offset: u64, block: Arc<Block>) {
@@ -274,6 +284,21 @@ mod tests {
         assert!(cache.get(1, 3).is_some(), "a hot block is kept");
         assert!(cache.get(1, 10).is_some());
         assert_eq!(cache.stats().entries, 10);
+    }
+
+    #[test]
+    fn peek_neither_counts_nor_marks() {
+        let cache = BlockCache::new(2 * (1000 + ENTRY_OVERHEAD));
+        cache.insert(1, 0, block(1000));
+        cache.insert(1, 1, block(1000));
+        assert!(cache.peek(1, 0).is_some());
+        assert!(cache.peek(1, 9).is_none());
+        assert_eq!((cache.stats().hits, cache.stats().misses), (0, 0));
+        // Block 1 is marked by a real hit, block 0 only peeked: block 0 goes first.
+        assert!(cache.get(1, 1).is_some());
+        cache.insert(1, 2, block(1000));
+        assert!(cache.peek(1, 0).is_none());
+        assert!(cache.peek(1, 1).is_some());
     }
 
     #[test]

@@ -475,3 +475,103 @@ fn handles_cross_threads() {
     send_sync::<io::OsFs>();
     send_sync::<io::FaultFs>();
 }
+
+fn tiny_lsm_options() -> EngineOptions {
+    EngineOptions {
+        durability: Durability::None,
+        memtable_budget: 8 * 1024,
+        compaction: compaction::CompactionOptions {
+            num_levels: 4,
+            l0_trigger: 2,
+            level1_bytes: 32 * 1024,
+            level_ratio: 3,
+            target_file_size: 16 * 1024,
+            ..compaction::CompactionOptions::default()
+        },
+        ..EngineOptions::default()
+    }
+}
+
+#[test]
+fn close_amid_flushes_and_compactions_leaves_a_sound_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0u32..3 {
+        let e = Engine::open(dir.path(), tiny_lsm_options()).unwrap();
+        for i in 0u32..3000 {
+            let k = (i % 700).to_be_bytes();
+            e.commit(&batch(&[(&k, Some(&round.to_le_bytes()))]))
+                .unwrap();
+            e.set_safe_ts(e.visible_ts());
+        }
+        // Close while the background threads are busy.
+        e.close().unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names
+                .iter()
+                .any(|n| parse_temp_table_file_name(n).is_some()),
+            "unfinished block files after close: {names:?}"
+        );
+        let report = verify(dir.path()).unwrap();
+        assert!(report.is_ok(), "{report}");
+        assert!(report.files > 0, "{report}");
+    }
+    let e = Engine::open(dir.path(), tiny_lsm_options()).unwrap();
+    for i in 0u32..700 {
+        assert_eq!(
+            e.get(&i.to_be_bytes(), u64::MAX).unwrap(),
+            Some(2u32.to_le_bytes().to_vec())
+        );
+    }
+}
+
+#[test]
+fn read_only_open_reads_block_files_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), tiny_lsm_options()).unwrap();
+    for i in 0u32..2000 {
+        e.commit(&batch(&[(&i.to_be_bytes(), Some(b"v"))])).unwrap();
+    }
+    e.checkpoint().unwrap();
+    e.commit(&batch(&[(b"after", Some(b"x"))])).unwrap();
+    drop(e);
+    std::fs::write(dir.path().join(temp_table_file_name(999)), b"partial").unwrap();
+    let listing = |d: &Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), e.metadata().unwrap().len())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = listing(dir.path());
+    let ro = EngineOptions {
+        read_only: true,
+        ..tiny_lsm_options()
+    };
+    let e = Engine::open(dir.path(), ro).unwrap();
+    assert!(e.stats().level_files.iter().sum::<u64>() > 0);
+    assert_eq!(
+        e.get(&7u32.to_be_bytes(), u64::MAX).unwrap(),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(e.get(b"after", u64::MAX).unwrap(), Some(b"x".to_vec()));
+    assert_eq!(
+        scan(&e, Bound::Unbounded, Bound::Unbounded, true).len(),
+        2001
+    );
+    assert_eq!(e.compact().unwrap(), 0);
+    e.checkpoint().unwrap();
+    drop(e);
+    assert_eq!(
+        listing(dir.path()),
+        before,
+        "a read-only open changed files"
+    );
+}

@@ -114,17 +114,23 @@ impl Table {
     }
 
     /// Data block `i`, from the cache or read, checked and decoded (and then cached when
-    /// `fill_cache`).
+    /// `fill_cache`; without it the cache is only peeked: the lookup is not counted and
+    /// the block not marked as used).
     pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Arc<Block>> {
         let handle = self
             .index
             .get(i)
             .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?
             .handle;
-        if let Some(cache) = &self.cache
-            && let Some(b) = cache.get(self.file_id, handle.offset)
-        {
-            return Ok(b);
+        if let Some(cache) = &self.cache {
+            let cached = if fill_cache {
+                cache.get(self.file_id, handle.offset)
+            } else {
+                cache.peek(self.file_id, handle.offset)
+            };
+            if let Some(b) = cached {
+                return Ok(b);
+            }
         }
         let raw = self.read_raw(handle, "data block")?;
         let block = Arc::new(
