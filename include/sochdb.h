@@ -1,4 +1,31 @@
-/* SochDB C API. See docs/c-api.md for conventions: status codes, ownership, threads. */
+/*
+ * SochDB C API: an embedded, transactional key-value database, in-process
+ * (sochdb_open) or over a Unix socket to a `sochdb serve` (sochdb_connect), through
+ * the same handles and functions. See docs/c-api.md.
+ *
+ * Conventions, for every function:
+ * - Status: fallible functions return a sochdb_status; SOCHDB_OK (0) is success. The
+ *   codes never change. sochdb_status_str() names one.
+ * - Errors: the last parameter, `sochdb_error **err`, may be NULL. Otherwise *err is
+ *   set to NULL on entry and, on failure, to a new error object (status and message)
+ *   that the caller frees with sochdb_error_free(). No per-thread state is needed, so
+ *   this is safe when the calling thread changes between calls.
+ *   SOCHDB_NOT_FOUND for an absent key or row, or an exhausted iterator, comes
+ *   without an error object.
+ * - Bytes: (const uint8_t *ptr, size_t len); NULL with len 0 is the empty value; NULL
+ *   with len > 0 is SOCHDB_INVALID_ARGUMENT. Strings are NUL-terminated UTF-8. Inputs
+ *   are only borrowed during the call.
+ * - Ownership: every handle is freed by its own function (sochdb_close,
+ *   sochdb_txn_free, sochdb_iter_free, sochdb_batch_free, ...); every sochdb_buf by
+ *   sochdb_buf_free. All of them accept NULL. Out-parameters are cleared (NULL or
+ *   zeros) on entry, so freeing them after a failure is safe.
+ * - Safety: handles are checked against a registry of live handles, so a NULL, freed
+ *   or foreign handle gives SOCHDB_INVALID_ARGUMENT or SOCHDB_CLOSED rather than a
+ *   crash; enum and flag values are validated; a panic inside the library becomes
+ *   SOCHDB_INTERNAL. Pointers other than handles must be valid for their length.
+ * - Threads: database handles are safe to share between threads. Transactions,
+ *   batches and iterators may be used from any thread, one call at a time.
+ */
 
 #ifndef SOCHDB_H
 #define SOCHDB_H
@@ -18,6 +45,377 @@
 // Patch version of the library and header.
 #define SOCHDB_VERSION_PATCH 0
 
+// Success.
+#define SOCHDB_OK 0
+
+// The key, row, table or transaction does not exist. Lookups (`sochdb_get`,
+// `sochdb_path_get`, `sochdb_row_get`) and `sochdb_iter_next` return it without an
+// error object when the key or row is simply absent or the iterator is exhausted.
+#define SOCHDB_NOT_FOUND 1
+
+// A concurrent transaction committed a conflicting write; retry the whole transaction.
+#define SOCHDB_CONFLICT 2
+
+// An argument is invalid (NULL pointer, bad enum value, bad path, wrong column type...).
+#define SOCHDB_INVALID_ARGUMENT 3
+
+// The operating system reported an I/O error.
+#define SOCHDB_IO 4
+
+// Stored data failed a checksum or a structural check.
+#define SOCHDB_CORRUPTION 5
+
+// The database directory is locked by another open handle or process (use socket mode
+// to share a database between processes).
+#define SOCHDB_LOCKED 6
+
+// The handle was closed or freed, or its transaction has already ended.
+#define SOCHDB_CLOSED 7
+
+// A limit on concurrent work was reached; try again later.
+#define SOCHDB_BUSY 8
+
+// The server violated the socket protocol, or the connection failed.
+#define SOCHDB_PROTOCOL 9
+
+// A key, value, batch or frame exceeds its documented maximum.
+#define SOCHDB_TOO_LARGE 10
+
+// An internal invariant failed (a bug, or a panic caught at the boundary).
+#define SOCHDB_INTERNAL 11
+
+// The database is read-only (opened so, or after a failed sync), or the transaction is.
+#define SOCHDB_READ_ONLY 12
+
+// An operation did not finish within its time limit.
+#define SOCHDB_TIMEOUT 13
+
+// The object already exists (for example a table, or a row on insert).
+#define SOCHDB_ALREADY_EXISTS 14
+
+// Durability `Sync`: a commit returns after its bytes are on stable storage (default).
+#define SOCHDB_DURABILITY_SYNC 0
+
+// Durability `Buffered`: written to the OS at commit, synced in the background within
+// `buffered_sync_interval_ms`; an OS crash may lose that interval.
+#define SOCHDB_DURABILITY_BUFFERED 1
+
+// Durability `None`: never synced per commit (bulk loads); recovery stays consistent.
+#define SOCHDB_DURABILITY_NONE 2
+
+// Isolation `Serializable` (optimistic; the default).
+#define SOCHDB_ISOLATION_SERIALIZABLE 0
+
+// Isolation `Snapshot` (write-write conflicts only).
+#define SOCHDB_ISOLATION_SNAPSHOT 1
+
+// Begin flag: the transaction is read-only (it never conflicts; writes in it fail with
+// `SOCHDB_READ_ONLY`).
+#define SOCHDB_TXN_READ_ONLY 1
+
+// Begin flag: serializable isolation for this transaction.
+#define SOCHDB_TXN_SERIALIZABLE 2
+
+// Begin flag: snapshot isolation for this transaction (write-write conflicts only).
+#define SOCHDB_TXN_SNAPSHOT 4
+
+// Scan flag: return keys in descending order.
+#define SOCHDB_SCAN_REVERSE 1
+
+// Type code `Int64` (signed 64-bit integer, field `int64`).
+#define SOCHDB_TYPE_INT64 0
+
+// Type code `UInt64` (unsigned 64-bit integer, field `uint64`).
+#define SOCHDB_TYPE_UINT64 1
+
+// Type code `Float64` (field `float64`).
+#define SOCHDB_TYPE_FLOAT64 2
+
+// Type code `Text` (UTF-8 in `data`/`len`).
+#define SOCHDB_TYPE_TEXT 3
+
+// Type code `Binary` (bytes in `data`/`len`).
+#define SOCHDB_TYPE_BINARY 4
+
+// Type code `Bool` (field `boolean`, 0 or 1).
+#define SOCHDB_TYPE_BOOL 5
+
+// Type code of a null value (values only; not a column type).
+#define SOCHDB_TYPE_NULL 6
+
+// Filter comparison `=`.
+#define SOCHDB_OP_EQ 0
+
+// Filter comparison `!=`.
+#define SOCHDB_OP_NE 1
+
+// Filter comparison `<`.
+#define SOCHDB_OP_LT 2
+
+// Filter comparison `<=`.
+#define SOCHDB_OP_LE 3
+
+// Filter comparison `>`.
+#define SOCHDB_OP_GT 4
+
+// Filter comparison `>=`.
+#define SOCHDB_OP_GE 5
+
+// A write batch: puts and deletes applied atomically under one commit timestamp by
+// `sochdb_write_batch`. Later operations on the same key win. It is not tied to a
+// database and may be written several times.
+//
+// Ownership: free it with `sochdb_batch_free`. Thread-safety: safe from any thread;
+// calls on one batch are serialized.
+typedef struct sochdb_batch sochdb_batch;
+
+// A database: the engine running in this process (`sochdb_open`) or a connection to a
+// `sochdb serve` process (`sochdb_connect`). Every other function works the same on
+// either.
+//
+// Thread-safety: safe to use from many threads at once. Ownership: close it with
+// `sochdb_close`, which also frees it.
+typedef struct sochdb_db sochdb_db;
+
+// An error object: the status and message of one failed call.
+//
+// Created by a failing function through its `sochdb_error **err` out-parameter and
+// owned by the caller, who frees it with `sochdb_error_free`. Immutable; safe to read
+// from any thread.
+typedef struct sochdb_error sochdb_error;
+
+// A streaming iterator over key-value pairs, made by `sochdb_scan_prefix`,
+// `sochdb_scan_range` or `sochdb_path_scan`.
+//
+// It reads lazily as `sochdb_iter_next` advances. One made inside a transaction sees
+// the transaction's snapshot and own writes, and fails with `SOCHDB_CLOSED` once the
+// transaction ends. Ownership: free it with `sochdb_iter_free`. Thread-safety: it may be
+// used from any thread, one call at a time (the views it returns are invalidated by the
+// next call, whichever thread makes it).
+typedef struct sochdb_iter sochdb_iter;
+
+// The storage behind a `sochdb_result` (opaque).
+typedef struct sochdb_result_data sochdb_result_data;
+
+// The storage behind a `sochdb_row` (opaque).
+typedef struct sochdb_row_data sochdb_row_data;
+
+// A socket server hosting one open database, so that other processes can
+// `sochdb_connect` to it.
+//
+// Ownership: stop it with `sochdb_server_stop`, which also frees it. Thread-safety: it
+// runs on its own threads; the handle may be stopped from any thread.
+typedef struct sochdb_server sochdb_server;
+
+// A transaction on one database.
+//
+// It ends with `sochdb_commit` or `sochdb_abort`; after that every call on it except
+// `sochdb_txn_free` fails with `SOCHDB_CLOSED`. Ownership: free it with
+// `sochdb_txn_free`, which aborts it first if it is still open. Thread-safety: it may be
+// used from any thread; calls on one transaction are serialized.
+typedef struct sochdb_txn sochdb_txn;
+
+// A status code returned by every fallible function. `SOCHDB_OK` (0) is success; the
+// other values are the `SOCHDB_*` status constants. The numbering never changes.
+typedef int32_t sochdb_status;
+
+// A byte buffer allocated by the library and owned by the caller.
+//
+// Ownership: free it with `sochdb_buf_free` (exactly one function frees every buffer
+// the library returns). `data` is NULL only when nothing is allocated (`len` 0, `cap`
+// 0). Text results (JSON, TOON) are followed by a NUL byte not counted in `len`, so
+// `data` can be printed as a C string. Functions that fill a `sochdb_buf` set it to
+// all zeros first, so freeing it after a failed call is always safe.
+typedef struct sochdb_buf {
+  // The bytes (NULL when nothing is allocated).
+  uint8_t *data;
+  // Number of bytes.
+  size_t len;
+  // Allocation size, for `sochdb_buf_free`; do not change it.
+  size_t cap;
+} sochdb_buf;
+
+// Options of `sochdb_open` and `sochdb_connect`.
+//
+// Initialize with `sochdb_options_init`, then change fields. `struct_size` lets a
+// program built against an older or newer header work with this library: fields past
+// `struct_size` take their defaults, and bytes past this library's struct must be zero.
+// A value of 0 in a budget, interval or timeout field means "the library's default".
+// Enum fields are validated: an unknown value fails with `SOCHDB_INVALID_ARGUMENT`.
+// In socket mode the server's own options govern storage; only `connect_timeout_ms`
+// and `request_timeout_ms` apply.
+typedef struct sochdb_options {
+  // `sizeof(sochdb_options)` as the caller compiled it (set by `sochdb_options_init`).
+  uint32_t struct_size;
+  // One of `SOCHDB_DURABILITY_*` (default `SOCHDB_DURABILITY_SYNC`).
+  uint32_t durability;
+  // 1 to open read-only (writes fail with `SOCHDB_READ_ONLY`), 0 otherwise.
+  uint32_t read_only;
+  // Isolation of transactions begun without an isolation flag: one of
+  // `SOCHDB_ISOLATION_*` (default `SOCHDB_ISOLATION_SERIALIZABLE`).
+  uint32_t default_isolation;
+  // Bytes a memtable may hold before it is flushed (0: default, 64 MiB).
+  uint64_t memtable_budget;
+  // Bytes of the block cache (0: default, 128 MiB).
+  uint64_t cache_budget;
+  // Longest delay before a buffered commit is synced, in ms (0: default, 100 ms).
+  uint64_t buffered_sync_interval_ms;
+  // A transaction open longer than this is aborted, in ms (0: the default limit).
+  uint64_t max_txn_age_ms;
+  // A transaction that buffers more written bytes fails, in bytes (0: the default).
+  uint64_t max_txn_write_bytes;
+  // Socket mode: how long `sochdb_connect` waits for the server, in ms (0: default,
+  // 5 s).
+  uint64_t connect_timeout_ms;
+  // Socket mode: how long a reply may take, in ms (0: default, 2 minutes); a request
+  // that times out fails with `SOCHDB_TIMEOUT` and drops the connection.
+  uint64_t request_timeout_ms;
+} sochdb_options;
+
+// A borrowed view of bytes owned by the library; never freed by the caller. Each
+// function that returns one says how long it stays valid.
+typedef struct sochdb_slice {
+  // The bytes: never NULL in a view the library filled, even when `len` is 0.
+  const uint8_t *data;
+  // Number of bytes.
+  size_t len;
+} sochdb_slice;
+
+// One column of a table definition for `sochdb_table_create`.
+typedef struct sochdb_column {
+  // Column name: non-empty NUL-terminated UTF-8, unique in the table.
+  const char *name;
+  // One of `SOCHDB_TYPE_INT64` ... `SOCHDB_TYPE_BOOL`.
+  uint32_t kind;
+  // 1 if the column accepts null, 0 if not.
+  uint32_t nullable;
+} sochdb_column;
+
+// A typed value: `kind` (one of `SOCHDB_TYPE_*`) says which field holds it.
+//
+// As input (row writes, query filters) the bytes of text and binary values are only
+// borrowed during the call; `kind` is validated, text must be UTF-8, and `boolean` must
+// be 0 or 1. As output (rows, query results) every pointer belongs to the object the
+// value came from, and text is followed by a NUL byte that `len` does not count.
+typedef struct sochdb_value {
+  // One of `SOCHDB_TYPE_*`.
+  uint32_t kind;
+  // `SOCHDB_TYPE_BOOL`: 0 or 1.
+  uint32_t boolean;
+  // `SOCHDB_TYPE_INT64`.
+  int64_t int64;
+  // `SOCHDB_TYPE_UINT64`.
+  uint64_t uint64;
+  // `SOCHDB_TYPE_FLOAT64`.
+  double float64;
+  // `SOCHDB_TYPE_TEXT` and `SOCHDB_TYPE_BINARY`: the bytes (may be NULL when `len` is
+  // 0).
+  const uint8_t *data;
+  // `SOCHDB_TYPE_TEXT` and `SOCHDB_TYPE_BINARY`: number of bytes.
+  size_t len;
+} sochdb_value;
+
+// A column name and a value, for row writes.
+typedef struct sochdb_field {
+  // Column name (NUL-terminated UTF-8).
+  const char *name;
+  // The value (`SOCHDB_TYPE_NULL` for null).
+  struct sochdb_value value;
+} sochdb_field;
+
+// A row read by `sochdb_row_get`: one value per declared column, in declared order
+// (`sochdb_table_describe` gives the names).
+//
+// Ownership: the values belong to the row; free it with `sochdb_row_free`, which resets
+// it to all zeros (freeing twice is harmless). `owner` is the library's bookkeeping; do
+// not change it.
+typedef struct sochdb_row {
+  // The values (NULL when `count` is 0).
+  const struct sochdb_value *values;
+  // Number of values.
+  size_t count;
+  // The library object that owns the values.
+  struct sochdb_row_data *owner;
+} sochdb_row;
+
+// One condition of a query: `column op value`. Conditions are joined with AND.
+typedef struct sochdb_filter {
+  // Column compared (NUL-terminated UTF-8).
+  const char *column;
+  // One of `SOCHDB_OP_*`.
+  uint32_t op;
+  // Value compared with.
+  struct sochdb_value value;
+} sochdb_filter;
+
+// A query over a table, or over path-shaped keys under a path (`docs/1/title` and
+// `docs/1/body` form row `docs/1` with columns `title` and `body`).
+//
+// Every pointer is only borrowed during `sochdb_query`. Zero-initialize it, then set
+// `source` and what is needed.
+typedef struct sochdb_query_request {
+  // Table name or path (NUL-terminated UTF-8).
+  const char *source;
+  // Columns wanted, in order; `column_count` 0 means all (declared order for a
+  // table, sorted for paths).
+  const char *const *columns;
+  // Number of `columns`.
+  size_t column_count;
+  // Conditions, joined with AND (may be NULL when `filter_count` is 0).
+  const struct sochdb_filter *filters;
+  // Number of `filters`.
+  size_t filter_count;
+  // At most this many rows (0: no limit).
+  uint64_t limit;
+  // Rows skipped before the first returned.
+  uint64_t offset;
+} sochdb_query_request;
+
+// The result of `sochdb_query`: rows in key order, columns in the requested order.
+//
+// Ownership: every pointer belongs to the result; free it with `sochdb_result_free`,
+// which resets it to all zeros (freeing twice is harmless). `owner` is the library's
+// bookkeeping; do not change it. The result is immutable: safe to read from any thread.
+typedef struct sochdb_result {
+  // The table or path the rows came from (NUL-terminated).
+  const char *name;
+  // Column names (NUL-terminated), `column_count` of them.
+  const char *const *columns;
+  // Number of columns.
+  size_t column_count;
+  // The values, row after row: value `c` of row `r` is `values[r * column_count + c]`.
+  const struct sochdb_value *values;
+  // Number of rows.
+  size_t row_count;
+  // The library object that owns everything above.
+  struct sochdb_result_data *owner;
+} sochdb_result;
+
+// Options of `sochdb_server_start`.
+//
+// Initialize with `sochdb_server_options_init`, then change fields. `struct_size`
+// works as in `sochdb_options`. A 0 in a count or time field means the default.
+typedef struct sochdb_server_options {
+  // `sizeof(sochdb_server_options)` as the caller compiled it.
+  uint32_t struct_size;
+  // 1 to write one line per notable event to stderr, 0 for silence (default).
+  uint32_t log;
+  // Connections served at once; one more is refused with an error frame (0: 256).
+  uint64_t max_connections;
+  // Transactions one connection may hold open (0: 64).
+  uint64_t max_txns_per_connection;
+  // A connection idle this long is closed and its transactions aborted, in ms
+  // (0: 10 minutes).
+  uint64_t idle_timeout_ms;
+  // How long `sochdb_server_stop` lets requests in flight finish, in ms (0: 5 s).
+  uint64_t shutdown_grace_ms;
+  // Uids allowed to connect besides the server's own (may be NULL when the count is
+  // 0); the array is only read during `sochdb_server_start`.
+  const uint32_t *allowed_uids;
+  // Number of `allowed_uids`.
+  size_t allowed_uid_count;
+} sochdb_server_options;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -26,6 +424,355 @@ extern "C" {
 //
 // Ownership: the string is static; do not free it. Thread-safety: safe from any thread.
 const char *sochdb_version(void);
+
+// The fixed upper-case name of a status code (`"CONFLICT"`), or `"UNKNOWN"` for a code
+// that is not a status.
+//
+// Ownership: the string is static; do not free it. Thread-safety: safe from any thread.
+const char *sochdb_status_str(sochdb_status status);
+
+// The status code of an error object. Returns `SOCHDB_OK` for NULL and
+// `SOCHDB_INVALID_ARGUMENT` for a pointer that is not a live error object.
+//
+// Thread-safety: safe from any thread.
+sochdb_status sochdb_error_status(const struct sochdb_error *err);
+
+// The message of an error object, NUL-terminated UTF-8: what failed and why, with
+// context. Returns `""` for NULL, and a fixed explanation for a pointer that is not a
+// live error object.
+//
+// Ownership: the string belongs to the error object and is valid until
+// `sochdb_error_free` frees it. Thread-safety: safe from any thread.
+const char *sochdb_error_message(const struct sochdb_error *err);
+
+// Frees an error object. NULL is ignored, and so is a pointer that is not a live error
+// object (a second free is harmless while the handle is remembered as freed).
+//
+// Thread-safety: safe from any thread; the message pointer dies with the object.
+void sochdb_error_free(struct sochdb_error *err);
+
+// The message of the last failed call made on the calling thread, or `""` when none
+// failed yet. A convenience for C programs that pass NULL for `err`; it is per thread,
+// so callers whose code may move between threads (Go) must use error objects instead.
+//
+// Ownership: valid until the next failing call on this thread; do not free.
+const char *sochdb_last_error_message(void);
+
+// Frees a buffer the library returned and resets it to all zeros, so freeing it twice
+// is harmless. NULL, and a buffer with a NULL `data`, are ignored.
+//
+// Thread-safety: a buffer belongs to its caller; free it once, from any thread.
+void sochdb_buf_free(struct sochdb_buf *buf);
+
+// Fills `opts` with the defaults and sets `struct_size`. NULL is ignored.
+//
+// Thread-safety: touches only `*opts`.
+void sochdb_options_init(struct sochdb_options *opts);
+
+// Opens (creating if needed) the database in directory `path`, running the engine in
+// this process. `opts` may be NULL for the defaults.
+//
+// The directory is locked while open: a second open, from this or another process,
+// fails with `SOCHDB_LOCKED` (share a database between processes with `sochdb serve` and
+// `sochdb_connect`). Ownership: `*db` receives a new handle (NULL on failure) to close
+// with `sochdb_close`; `path` and `opts` are only borrowed. Errors:
+// `SOCHDB_INVALID_ARGUMENT` (NULL `path` or `db`, bad options), `SOCHDB_LOCKED`,
+// `SOCHDB_IO`, `SOCHDB_CORRUPTION` (recovery found damage; the message names the file
+// and offset).
+sochdb_status sochdb_open(const char *path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
+
+// Connects to the `sochdb serve` (or `sochdb_server_start`) listening on the Unix socket
+// `socket_path`. `opts` may be NULL; only `connect_timeout_ms` and `request_timeout_ms`
+// apply (the server's options govern storage). The handle is used exactly like one from
+// `sochdb_open`; it is safe to share between threads (calls on one connection are
+// serialized). Transactions live on the connection: closing it aborts them.
+//
+// Ownership: `*db` receives a new handle (NULL on failure) to close with
+// `sochdb_close`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad options),
+// `SOCHDB_IO` (no server listens there), `SOCHDB_PROTOCOL` (the peer refused the
+// connection or does not speak the protocol), `SOCHDB_TIMEOUT`.
+sochdb_status sochdb_connect(const char *socket_path, const struct sochdb_options *opts, struct sochdb_db **db, struct sochdb_error **err);
+
+// Closes the database and frees the handle. In socket mode this closes the connection
+// (the server aborts its open transactions); in-process it closes the engine. NULL is
+// accepted (`SOCHDB_OK`).
+//
+// Transactions, iterators and servers made from this handle stay valid to free, and
+// fail with `SOCHDB_CLOSED` for anything else; stop servers hosting this database first.
+// The handle is freed even when closing reports an error. A second close gives
+// `SOCHDB_CLOSED`. Thread-safety: calls already running on other threads finish or fail
+// with `SOCHDB_CLOSED`.
+sochdb_status sochdb_close(struct sochdb_db *db, struct sochdb_error **err);
+
+// Reads a key. On success `*value` receives a copy of the value (an empty value is
+// `SOCHDB_OK` with `len` 0); an absent key returns `SOCHDB_NOT_FOUND` with no error
+// object. `txn` may be NULL (the read runs on its own) or a transaction of this `db`.
+//
+// Ownership: free `*value` with `sochdb_buf_free`; `key` is only borrowed.
+// Errors: `SOCHDB_INVALID_ARGUMENT` (NULL `db`/`value`, NULL key with a length, a
+// transaction of another database), `SOCHDB_TOO_LARGE` (key over 65535 bytes),
+// `SOCHDB_CLOSED`, and any status of the backend.
+sochdb_status sochdb_get(struct sochdb_db *db, struct sochdb_txn *txn, const uint8_t *key, size_t key_len, struct sochdb_buf *value, struct sochdb_error **err);
+
+// Writes a key (an empty value is a value). With `txn` NULL the write commits on its
+// own, durably per the database's durability; otherwise it joins the transaction.
+//
+// Ownership: `key` and `value` are only borrowed. Errors: as `sochdb_get`, plus
+// `SOCHDB_TOO_LARGE` for a value over 15 MiB and `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_put(struct sochdb_db *db, struct sochdb_txn *txn, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Deletes a key; deleting an absent key is not an error. `txn` as in `sochdb_put`.
+//
+// Errors: as `sochdb_put`.
+sochdb_status sochdb_delete(struct sochdb_db *db, struct sochdb_txn *txn, const uint8_t *key, size_t key_len, struct sochdb_error **err);
+
+// Flushes the memtable, syncs, and trims the log (in socket mode, on the server).
+//
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_IO`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_checkpoint(struct sochdb_db *db, struct sochdb_error **err);
+
+// Figures about the database as a JSON object (NUL-terminated text): transactions,
+// memtable and log bytes, and in socket mode the server's connection counters.
+//
+// Ownership: free `*json` with `sochdb_buf_free`. Errors: `SOCHDB_INVALID_ARGUMENT`,
+// `SOCHDB_CLOSED`, and any status of the backend.
+sochdb_status sochdb_stats(struct sochdb_db *db, struct sochdb_buf *json, struct sochdb_error **err);
+
+// Begins a transaction. `flags` is 0 or a combination of `SOCHDB_TXN_READ_ONLY` and one
+// of `SOCHDB_TXN_SERIALIZABLE` / `SOCHDB_TXN_SNAPSHOT` (neither: the database's default
+// isolation). Reads see a snapshot taken now plus the transaction's own writes.
+//
+// Ownership: `*txn` receives a new handle (NULL on failure) to free with
+// `sochdb_txn_free`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, unknown or
+// contradictory flags), `SOCHDB_CLOSED`, `SOCHDB_BUSY` (too many open transactions).
+sochdb_status sochdb_begin(struct sochdb_db *db, uint32_t flags, struct sochdb_txn **txn, struct sochdb_error **err);
+
+// Commits the transaction; `*commit_ts` (may be NULL) receives the commit timestamp
+// (for a read-only transaction, its snapshot timestamp). The transaction has ended
+// when this returns, whatever the outcome.
+//
+// Errors: `SOCHDB_CONFLICT` (a concurrent commit conflicted: nothing of this
+// transaction is visible; begin a new one and retry), `SOCHDB_CLOSED` (already ended, or
+// the database was closed), `SOCHDB_IO`, `SOCHDB_READ_ONLY`, `SOCHDB_TIMEOUT`.
+sochdb_status sochdb_commit(struct sochdb_txn *txn, uint64_t *commit_ts, struct sochdb_error **err);
+
+// Aborts the transaction, discarding its writes. It has ended when this returns.
+//
+// Errors: `SOCHDB_CLOSED` when it already ended, `SOCHDB_INVALID_ARGUMENT`.
+sochdb_status sochdb_abort(struct sochdb_txn *txn, struct sochdb_error **err);
+
+// Frees a transaction handle, aborting the transaction if it is still open. NULL is
+// ignored; so is a handle already freed.
+//
+// Thread-safety: do not free a transaction while another thread still uses it (the
+// other call fails with `SOCHDB_CLOSED` or completes first).
+void sochdb_txn_free(struct sochdb_txn *txn);
+
+// Creates an empty batch.
+//
+// Ownership: `*batch` receives a new handle (NULL on failure) to free with
+// `sochdb_batch_free`. Errors: `SOCHDB_INVALID_ARGUMENT` when `batch` is NULL.
+sochdb_status sochdb_batch_new(struct sochdb_batch **batch, struct sochdb_error **err);
+
+// Adds a put to the batch (the bytes are copied).
+//
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED` (freed batch), `SOCHDB_TOO_LARGE`
+// (key over 65535 bytes, value over 15 MiB, or the batch over 256 MiB).
+sochdb_status sochdb_batch_put(struct sochdb_batch *batch, const uint8_t *key, size_t key_len, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Adds a delete to the batch. Errors: as `sochdb_batch_put`.
+sochdb_status sochdb_batch_delete(struct sochdb_batch *batch, const uint8_t *key, size_t key_len, struct sochdb_error **err);
+
+// The number of operations in the batch, into `*count`.
+//
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_batch_count(struct sochdb_batch *batch, size_t *count, struct sochdb_error **err);
+
+// Empties the batch, so it can be reused.
+//
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_batch_clear(struct sochdb_batch *batch, struct sochdb_error **err);
+
+// Commits every operation of the batch atomically, in one new transaction;
+// `*commit_ts` (may be NULL) receives its commit timestamp. The batch is left as it was.
+//
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`, `SOCHDB_IO`,
+// `SOCHDB_TOO_LARGE`, and any status of the backend.
+sochdb_status sochdb_write_batch(struct sochdb_db *db, struct sochdb_batch *batch, uint64_t *commit_ts, struct sochdb_error **err);
+
+// Frees a batch. NULL is ignored; so is a handle already freed.
+void sochdb_batch_free(struct sochdb_batch *batch);
+
+// Starts an iterator over every key that begins with `prefix` (the empty prefix covers
+// every key). `flags` is 0 or `SOCHDB_SCAN_REVERSE`; `limit` caps the number of
+// entries (0: no limit). `txn` may be NULL (the latest committed state) or a transaction
+// of `db`.
+//
+// Ownership: `*iter` receives a new iterator (NULL on failure) to free with
+// `sochdb_iter_free`; `prefix` is only borrowed. Errors: `SOCHDB_INVALID_ARGUMENT`
+// (NULL arguments, unknown flags), `SOCHDB_TOO_LARGE`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_scan_prefix(struct sochdb_db *db, struct sochdb_txn *txn, const uint8_t *prefix, size_t prefix_len, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
+// Starts an iterator over the keys in `[start, end)`. An empty `end` (NULL, 0) means no
+// upper bound (an empty exclusive bound would cover nothing). Flags, limit, `txn`,
+// ownership and errors as `sochdb_scan_prefix`.
+sochdb_status sochdb_scan_range(struct sochdb_db *db, struct sochdb_txn *txn, const uint8_t *start, size_t start_len, const uint8_t *end, size_t end_len, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
+// Advances the iterator. `SOCHDB_OK`: `*key` and `*value` view the next entry.
+// `SOCHDB_NOT_FOUND` (no error object): the iterator is exhausted, and stays so.
+// `key` and `value` may be NULL when not wanted.
+//
+// Ownership: the views belong to the iterator and stay valid until the next call to
+// `sochdb_iter_next` or `sochdb_iter_free` on it; copy what must outlive that.
+// Errors: `SOCHDB_CLOSED` (the iterator was freed, or its transaction ended, or the
+// database was closed), `SOCHDB_INVALID_ARGUMENT`, and any status of the backend (an
+// iterator that failed repeats its failure).
+sochdb_status sochdb_iter_next(struct sochdb_iter *iter, struct sochdb_slice *key, struct sochdb_slice *value, struct sochdb_error **err);
+
+// Frees an iterator (its views die with it). NULL is ignored; so is a handle already
+// freed.
+void sochdb_iter_free(struct sochdb_iter *iter);
+
+// Writes the value at a path. The path is NUL-terminated UTF-8 made of non-empty
+// segments joined by `/` (no NUL inside); it is stored under the key of its bytes, so
+// `sochdb_get` of `"users/alice/email"` reads the same value. `txn` may be NULL (the
+// write commits on its own) or a transaction of `db`.
+//
+// Ownership: everything is borrowed. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path,
+// naming the bad segment), `SOCHDB_TOO_LARGE`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_path_put(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, const uint8_t *value, size_t value_len, struct sochdb_error **err);
+
+// Reads the value at a path into `*value`. An absent path returns `SOCHDB_NOT_FOUND`
+// with no error object; an empty value is `SOCHDB_OK` with `len` 0.
+//
+// Ownership: free `*value` with `sochdb_buf_free`. Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_get(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_buf *value, struct sochdb_error **err);
+
+// Deletes the value at a path (deleting an absent path is not an error).
+// Errors: as `sochdb_path_put`.
+sochdb_status sochdb_path_delete(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, struct sochdb_error **err);
+
+// Starts an iterator over the entries below a path, segment-aware: the scan of `users`
+// covers `users/...` and never `users_archive/...`. Keys are the full paths. `flags` is
+// 0 or `SOCHDB_SCAN_REVERSE`; `limit` caps the entries (0: no limit).
+//
+// Ownership: `*iter` receives a new iterator (NULL on failure) to free with
+// `sochdb_iter_free`. Errors: `SOCHDB_INVALID_ARGUMENT` (a bad path, unknown flags,
+// NULL arguments), `SOCHDB_CLOSED`.
+sochdb_status sochdb_path_scan(struct sochdb_db *db, struct sochdb_txn *txn, const char *path, uint32_t flags, uint64_t limit, struct sochdb_iter **iter, struct sochdb_error **err);
+
+// Creates a table with `column_count` columns.
+//
+// Ownership: `name` and `columns` are only borrowed. Errors:
+// `SOCHDB_ALREADY_EXISTS`, `SOCHDB_INVALID_ARGUMENT` (NULL arguments, no columns, an
+// empty or duplicate column name, an unknown type code, `nullable` not 0 or 1),
+// `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_table_create(struct sochdb_db *db, const char *name, const struct sochdb_column *columns, size_t column_count, struct sochdb_error **err);
+
+// Drops a table and all its rows. Errors: `SOCHDB_NOT_FOUND` (no such table, with an
+// error object), `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_table_drop(struct sochdb_db *db, const char *name, struct sochdb_error **err);
+
+// The names of all tables, sorted, as a JSON array of strings (`["orders","users"]`).
+//
+// Ownership: free `*json` with `sochdb_buf_free`. Errors: `SOCHDB_INVALID_ARGUMENT`,
+// `SOCHDB_CLOSED`.
+sochdb_status sochdb_table_list(struct sochdb_db *db, struct sochdb_buf *json, struct sochdb_error **err);
+
+// A table's schema as a JSON object:
+// `{"name":"users","columns":[{"name":"id","type":"Int64","nullable":false},...]}`
+// (type names: Int64, UInt64, Float64, Text, Binary, Bool).
+//
+// Ownership: free `*json` with `sochdb_buf_free`. Errors: `SOCHDB_NOT_FOUND` (no such
+// table), `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_table_describe(struct sochdb_db *db, const char *name, struct sochdb_buf *json, struct sochdb_error **err);
+
+// Inserts a row. `row_id` NULL assigns the next id; `*out_row_id` (may be NULL)
+// receives the row's id. Columns not named in `fields` are null. `txn` may be NULL (the
+// insert commits on its own) or a transaction of `db`.
+//
+// Ownership: everything is borrowed. Errors: `SOCHDB_ALREADY_EXISTS` (the id is taken),
+// `SOCHDB_NOT_FOUND` (no such table), `SOCHDB_INVALID_ARGUMENT` (an unknown column, a
+// value of the wrong type, a null in a non-nullable column, bad type codes; the message
+// names the column), `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`, `SOCHDB_CONFLICT`.
+sochdb_status sochdb_row_insert(struct sochdb_db *db, struct sochdb_txn *txn, const char *table, const uint64_t *row_id, const struct sochdb_field *fields, size_t field_count, uint64_t *out_row_id, struct sochdb_error **err);
+
+// Inserts or replaces a row (a replaced row takes exactly the given fields; the others
+// become null). Arguments and errors as `sochdb_row_insert`, without
+// `SOCHDB_ALREADY_EXISTS`.
+sochdb_status sochdb_row_upsert(struct sochdb_db *db, struct sochdb_txn *txn, const char *table, const uint64_t *row_id, const struct sochdb_field *fields, size_t field_count, uint64_t *out_row_id, struct sochdb_error **err);
+
+// Changes the named columns of an existing row, leaving the others as they are.
+// Errors: as `sochdb_row_insert`, and `SOCHDB_NOT_FOUND` (with an error object) when
+// the row does not exist.
+sochdb_status sochdb_row_update(struct sochdb_db *db, struct sochdb_txn *txn, const char *table, uint64_t row_id, const struct sochdb_field *fields, size_t field_count, struct sochdb_error **err);
+
+// Reads a row into `*row`. An absent row returns `SOCHDB_NOT_FOUND` with no error
+// object (a missing table is `SOCHDB_NOT_FOUND` with one).
+//
+// Ownership: free `*row` with `sochdb_row_free` (it is all zeros after a failure).
+// Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_CORRUPTION` (a damaged
+// row).
+sochdb_status sochdb_row_get(struct sochdb_db *db, struct sochdb_txn *txn, const char *table, uint64_t row_id, struct sochdb_row *row, struct sochdb_error **err);
+
+// Deletes a row; `*existed` (may be NULL) tells whether it was there (deleting an
+// absent row is not an error). Errors: `SOCHDB_NOT_FOUND` (no such table),
+// `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_READ_ONLY`.
+sochdb_status sochdb_row_delete(struct sochdb_db *db, struct sochdb_txn *txn, const char *table, uint64_t row_id, bool *existed, struct sochdb_error **err);
+
+// Frees a row's values and resets `*row` to all zeros. NULL, an all-zero row and a row
+// already freed are ignored.
+void sochdb_row_free(struct sochdb_row *row);
+
+// Runs a query. `txn` may be NULL (the latest committed state) or a transaction of
+// `db`. `*result` receives the rows; render them with `sochdb_result_toon` or
+// `sochdb_result_json`.
+//
+// Ownership: free `*result` with `sochdb_result_free` (it is all zeros after a
+// failure); the request is only borrowed. Errors: `SOCHDB_NOT_FOUND` (no such table or
+// path), `SOCHDB_INVALID_ARGUMENT` (NULL or bad fields, an unknown column, a bad
+// comparison code or value type), `SOCHDB_CLOSED`.
+sochdb_status sochdb_query(struct sochdb_db *db, struct sochdb_txn *txn, const struct sochdb_query_request *query, struct sochdb_result *result, struct sochdb_error **err);
+
+// Renders a result as TOON text: one field named after the source holding a tabular
+// array (`users[2]{id,name}:` then one line per row), as the TOON specification (version
+// 4) writes it; an empty result is `name: []`. Binary cells are standard base64
+// strings; NaN and infinities are `null`.
+//
+// Ownership: free `*toon` with `sochdb_buf_free` (NUL-terminated text); the result is
+// only read. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL, or a result already freed).
+sochdb_status sochdb_result_toon(const struct sochdb_result *result, struct sochdb_buf *toon, struct sochdb_error **err);
+
+// Renders a result as JSON text: an array of objects, one per row, keyed by column
+// name, carrying the same data as the TOON text (binary cells as base64 strings).
+//
+// Ownership and errors: as `sochdb_result_toon`.
+sochdb_status sochdb_result_json(const struct sochdb_result *result, struct sochdb_buf *json, struct sochdb_error **err);
+
+// Frees a result and resets `*result` to all zeros. NULL, an all-zero result and a
+// result already freed are ignored.
+void sochdb_result_free(struct sochdb_result *result);
+
+// Fills `opts` with the defaults and sets `struct_size`. NULL is ignored.
+void sochdb_server_options_init(struct sochdb_server_options *opts);
+
+// Starts serving `db` on the Unix socket `socket_path` (created owner-only unless
+// `allowed_uids` are given) and returns at once; the server runs on its own threads.
+// `opts` may be NULL for the defaults. Stop the server before closing `db`.
+//
+// Ownership: `*server` receives a new handle (NULL on failure) to stop with
+// `sochdb_server_stop`. Errors: `SOCHDB_INVALID_ARGUMENT` (NULL arguments, bad
+// options), `SOCHDB_LOCKED` (a live server holds that socket), `SOCHDB_ALREADY_EXISTS`
+// (something other than a socket is at the path), `SOCHDB_IO`, `SOCHDB_CLOSED`.
+sochdb_status sochdb_server_start(struct sochdb_db *db, const char *socket_path, const struct sochdb_server_options *opts, struct sochdb_server **server, struct sochdb_error **err);
+
+// Stops the server (no new connections, requests in flight finish, open transactions
+// are aborted, the socket is removed) and frees the handle. The database stays open.
+// NULL is accepted (`SOCHDB_OK`); a second stop gives `SOCHDB_CLOSED`.
+//
+// Errors: `SOCHDB_CLOSED`, `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_IO` (the handle is freed
+// in any case).
+sochdb_status sochdb_server_stop(struct sochdb_server *server, struct sochdb_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

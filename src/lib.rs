@@ -6,13 +6,14 @@
 //!   block files, compaction. Durable by default ("sync-first").
 //! - [`kernel`]: transactions, paths, tables, queries rendered as TOON; the only caller of
 //!   `storage`, and the in-process implementation of [`backend::Backend`].
-//! - `ipc`: the socket protocol, its server and its client (the remote `Backend`).
+//! - [`ipc`]: the socket protocol, its server and its client (the remote `Backend`).
 //! - `ffi`: the C ABI over `Backend`, one handle type for both modes.
 #![warn(missing_docs)]
 
 pub mod backend;
 pub mod error;
 pub mod ffi;
+pub mod ipc;
 pub mod kernel;
 pub mod storage;
 

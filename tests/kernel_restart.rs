@@ -150,3 +150,20 @@ fn an_interrupted_drop_is_finished_at_open() {
     );
     assert!(db.get_row(None, "keep", 1).unwrap().is_some());
 }
+
+#[test]
+fn close_syncs_and_releases_the_directory_for_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path(), DbOptions::default()).unwrap();
+    db.put(None, b"k", b"v").unwrap();
+    // While open, a second opener is refused with Locked.
+    let second = Database::open(dir.path(), DbOptions::default());
+    assert_eq!(second.err().map(|e| e.status()), Some(Status::Locked));
+    db.close().unwrap();
+    // Calls after close fail with Closed; the clone held elsewhere sees it too.
+    assert_eq!(db.get(None, b"k").unwrap_err().status(), Status::Closed);
+    // Close released the lock without dropping the handle.
+    let reopened = Database::open(dir.path(), DbOptions::default()).unwrap();
+    assert_eq!(reopened.get(None, b"k").unwrap(), Some(b"v".to_vec()));
+    drop(db);
+}

@@ -1,12 +1,9 @@
-//! The `sochdb` command line.
+//! The `sochdb` command line (see `src/cli/mod.rs` and `sochdb --help`).
+
+#[path = "../cli/mod.rs"]
+mod cli;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version") | Some("version") => println!("sochdb {}", sochdb::VERSION),
-        _ => {
-            eprintln!("usage: sochdb <command> [options]\n       sochdb --version");
-            std::process::exit(2);
-        }
-    }
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    std::process::exit(cli::run(&argv));
 }

@@ -3,8 +3,60 @@
 //!
 //! cbindgen reads this module (and the modules it declares) to generate
 //! `include/sochdb.h`.
+//!
+//! The conventions every function follows, stated once here and in the header:
+//!
+//! - A fallible function returns a [`sochdb_status`] and takes a trailing
+//!   `sochdb_error **err`. `*err` is set to NULL on entry and, on failure, to a new error
+//!   object that the caller frees with `sochdb_error_free`. `err` may be NULL.
+//! - Handles are validated against a registry of live handles before any use, so a
+//!   freed, closed or foreign pointer gives an error instead of undefined behaviour.
+//! - Input pointers are borrowed for the duration of the call only.
+//!
+//! The safety contract of every `unsafe extern "C"` function is the same: each pointer is
+//! NULL or valid for the documented length; strings are NUL-terminated. It is documented
+//! once in the header and in `docs/c-api.md` rather than on every function.
+#![allow(clippy::missing_safety_doc)]
+#![allow(non_camel_case_types)]
 
 use std::ffi::c_char;
+
+// The order of these declarations is the order of the generated header.
+pub mod status;
+
+pub mod error;
+
+pub mod buf;
+
+pub mod options;
+
+pub mod db;
+
+pub mod txn;
+
+pub mod batch;
+
+pub mod iter;
+
+pub mod path;
+
+pub mod value;
+
+pub mod table;
+
+pub mod query;
+
+pub mod server;
+
+// Internal plumbing (no C items).
+pub(crate) mod args;
+pub(crate) mod guard;
+pub(crate) mod handle;
+
+#[cfg(test)]
+mod testing;
+
+pub use status::sochdb_status;
 
 /// Major version of the library and header.
 pub const SOCHDB_VERSION_MAJOR: u32 = 0;

@@ -34,7 +34,11 @@ use crate::backend::{
     TableSchema, TxnId, TxnOptions, Value,
 };
 use crate::error::{Error, Result};
+use crate::storage::io::{FileSystem, OsFs};
 use crate::storage::{BatchOp, Engine, WriteBatch};
+
+/// Longest wait, after a conflict, for the winning commit to become visible.
+const CONFLICT_VISIBILITY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub use options::DbOptions;
 pub use retry::run_in_txn;
@@ -68,6 +72,8 @@ struct Inner {
     oracle: Mutex<Oracle>,
     /// Transaction outcome counters.
     counters: TxnCounters,
+    /// Assigned row ids, per table.
+    row_ids: table::RowIds,
     /// Set by [`Backend::close`].
     closed: AtomicBool,
     /// When the database was opened.
@@ -77,6 +83,12 @@ struct Inner {
 impl Database {
     /// Opens (creating if needed) the database in directory `path`.
     pub fn open(path: &Path, opts: DbOptions) -> Result<Database> {
+        Database::open_with_fs(path, opts, Arc::new(OsFs::new()))
+    }
+
+    /// Opens the database in directory `path`, doing every file operation through `fs`
+    /// (the crash and fault tests pass a simulating or failing file layer).
+    pub fn open_with_fs(path: &Path, opts: DbOptions, fs: Arc<dyn FileSystem>) -> Result<Database> {
         if opts.max_txn_write_bytes == 0 || opts.max_txn_read_bytes == 0 {
             return Err(Error::InvalidArgument(
                 "max_txn_write_bytes and max_txn_read_bytes must be positive".into(),
@@ -87,7 +99,7 @@ impl Database {
                 "max_open_txns must be positive".into(),
             ));
         }
-        let engine = Engine::open(path, opts.engine.clone())?;
+        let engine = Engine::open_with_fs(path, opts.engine.clone(), fs)?;
         let oracle = Oracle::new(engine.visible_ts());
         let db = Database {
             inner: Arc::new(Inner {
@@ -96,6 +108,7 @@ impl Database {
                 registry: Mutex::new(Registry::default()),
                 oracle: Mutex::new(oracle),
                 counters: TxnCounters::default(),
+                row_ids: table::RowIds::default(),
                 closed: AtomicBool::new(false),
                 opened: Instant::now(),
             }),
@@ -289,7 +302,8 @@ impl Inner {
         let ranges = st.observed_ranges();
         let reads: [&BTreeSet<Vec<u8>>; 2] = [&st.reads, &st.catalog_reads];
         let oracle = &self.oracle;
-        self.engine.commit_with(&batch, None, &mut |ts| {
+        let mut lost_to = None;
+        let r = self.engine.commit_with(&batch, None, &mut |ts| {
             let mut o = oracle.lock();
             o.check(CheckSet {
                 txn: st.id,
@@ -298,10 +312,20 @@ impl Inner {
                 reads: &reads,
                 ranges: &ranges,
             })
-            .map_err(Error::Conflict)?;
+            .map_err(|(why, t)| {
+                lost_to = Some(t);
+                Error::Conflict(why)
+            })?;
             o.record(ts, &keys);
             Ok(())
-        })
+        });
+        if let Some(t) = lost_to {
+            // The winner may still be syncing. A retry begun before it is visible would
+            // take a snapshot below it and conflict again: return once it is visible, so
+            // the retry sees it (bounded, in case the engine fails or closes meanwhile).
+            self.engine.wait_visible(t, CONFLICT_VISIBILITY_WAIT);
+        }
+        r
     }
 
     /// Commits writes that read nothing (one-shot puts and deletes, batches): they
@@ -616,7 +640,15 @@ impl Backend for Database {
         mode: RowWriteMode,
     ) -> Result<u64> {
         self.inner.with_txn(txn, true, |st| {
-            table::write_row(st, &self.inner.engine, table, row_id, values, mode)
+            table::write_row(
+                st,
+                &self.inner.engine,
+                &self.inner.row_ids,
+                table,
+                row_id,
+                values,
+                mode,
+            )
         })
     }
 
@@ -678,7 +710,8 @@ impl Backend for Database {
             inner.release(entry.snapshot, entry.rw);
             TxnCounters::bump(&inner.counters.aborted);
         }
-        Ok(())
+        // Sync every commit, stop the engine's background work, release the directory.
+        inner.engine.close()
     }
 }
 

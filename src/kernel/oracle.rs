@@ -51,33 +51,43 @@ impl Oracle {
         }
     }
 
-    /// Checks a transaction; `Err` holds the reason for the `Conflict` error.
-    pub fn check(&self, c: CheckSet<'_>) -> Result<(), String> {
+    /// Checks a transaction; `Err` holds the reason for the `Conflict` error and the
+    /// timestamp of the commit it lost to (which may not be visible yet).
+    pub fn check(&self, c: CheckSet<'_>) -> Result<(), (String, u64)> {
         let s = c.snapshot;
         if s < self.horizon {
-            return Err(format!(
-                "transaction {}: the history after its snapshot {s} was pruned (horizon {})",
-                c.txn, self.horizon
+            return Err((
+                format!(
+                    "transaction {}: the history after its snapshot {s} was pruned (horizon {})",
+                    c.txn, self.horizon
+                ),
+                self.horizon,
             ));
         }
         let newer = |key: &[u8]| self.by_key.get(key).copied().filter(|t| *t > s);
         for k in c.writes {
             if let Some(t) = newer(k) {
-                return Err(format!(
-                    "transaction {} writes key {}, which a transaction committed at {t} \
+                return Err((
+                    format!(
+                        "transaction {} writes key {}, which a transaction committed at {t} \
                      wrote after this one's snapshot {s}",
-                    c.txn,
-                    display_key(k)
+                        c.txn,
+                        display_key(k)
+                    ),
+                    t,
                 ));
             }
         }
         for k in c.reads.iter().flat_map(|set| set.iter()) {
             if let Some(t) = newer(k) {
-                return Err(format!(
-                    "transaction {} read key {}, which a transaction committed at {t} \
+                return Err((
+                    format!(
+                        "transaction {} read key {}, which a transaction committed at {t} \
                      wrote after this one's snapshot {s}",
-                    c.txn,
-                    display_key(k)
+                        c.txn,
+                        display_key(k)
+                    ),
+                    t,
                 ));
             }
         }
@@ -87,11 +97,14 @@ impl Oracle {
                 continue;
             }
             if let Some((k, t)) = self.by_key.range::<[u8], _>(range).find(|(_, t)| **t > s) {
-                return Err(format!(
-                    "transaction {} scanned a range holding key {}, which a transaction \
+                return Err((
+                    format!(
+                        "transaction {} scanned a range holding key {}, which a transaction \
                      committed at {t} wrote after this one's snapshot {s}",
-                    c.txn,
-                    display_key(k)
+                        c.txn,
+                        display_key(k)
+                    ),
+                    *t,
                 ));
             }
         }

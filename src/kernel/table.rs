@@ -77,26 +77,55 @@ pub fn purge_chunk(st: &mut TxnState, engine: &Engine, table_id: u64, chunk: u64
     Ok(doomed.len() as u64)
 }
 
-fn next_row_id(st: &mut TxnState, engine: &Engine, info: &TableInfo) -> Result<u64> {
-    let (lo, hi) = keys::row_bounds(info.id);
-    let mut cursor = st.scan(engine, lo, hi, true, Some(1))?;
-    match crate::backend::KvCursor::next_entry(&mut cursor)? {
-        None => Ok(1),
-        Some((k, _)) => {
-            let last = keys::row_id_of_key(info.id, &k).ok_or_else(|| {
+/// Hands out assigned row ids. Ids are reserved outside any transaction (like a
+/// sequence): concurrent inserts into one table never pick the same id nor conflict over
+/// it, and an id is never handed out twice while the database is open (an aborted
+/// insert leaves a gap). After a reopen, ids continue above the largest stored one.
+#[derive(Default)]
+pub struct RowIds {
+    /// The largest id handed out (or seen stored) per table id.
+    last: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
+}
+
+impl RowIds {
+    /// The next id for `info`'s table in transaction `st`: above every id handed out,
+    /// every committed row and every row this transaction wrote.
+    fn next(&self, st: &TxnState, engine: &Engine, info: &TableInfo) -> Result<u64> {
+        let (lo, hi) = keys::row_bounds(info.id);
+        let own = st
+            .writes
+            .range((lo.clone(), hi.clone()))
+            .next_back()
+            .map(|(k, _)| k.clone());
+        // The newest committed row, read outside the transaction's read set: which id
+        // is free is not part of what the transaction read.
+        let committed = engine
+            .iter(lo, hi, engine.visible_ts(), true)?
+            .next()
+            .transpose()?
+            .map(|(k, _)| k);
+        let mut floor = 0u64;
+        for k in own.iter().chain(committed.iter()) {
+            let id = keys::row_id_of_key(info.id, k).ok_or_else(|| {
                 Error::Corruption(format!(
                     "table {:?}: key {} in its row range is not a row key",
                     info.schema.name,
-                    keys::display_key(&k)
+                    keys::display_key(k)
                 ))
             })?;
-            last.checked_add(1).ok_or_else(|| {
-                Error::TooLarge(format!(
-                    "table {:?} holds row id {last}; no larger id can be assigned",
-                    info.schema.name
-                ))
-            })
+            floor = floor.max(id);
         }
+        let mut last = self.last.lock();
+        let slot = last.entry(info.id).or_insert(0);
+        let id = (*slot).max(floor).checked_add(1).ok_or_else(|| {
+            Error::TooLarge(format!(
+                "table {:?} holds row id {}; no larger id can be assigned",
+                info.schema.name,
+                (*slot).max(floor)
+            ))
+        })?;
+        *slot = id;
+        Ok(id)
     }
 }
 
@@ -104,6 +133,7 @@ fn next_row_id(st: &mut TxnState, engine: &Engine, info: &TableInfo) -> Result<u
 pub fn write_row(
     st: &mut TxnState,
     engine: &Engine,
+    ids: &RowIds,
     table: &str,
     row_id: Option<u64>,
     values: &[(String, Value)],
@@ -142,7 +172,7 @@ pub fn write_row(
                     }
                     r
                 }
-                None => next_row_id(st, engine, &info)?,
+                None => ids.next(st, engine, &info)?,
             };
             let mut full = Vec::with_capacity(given.len());
             for (col, v) in schema.columns.iter().zip(given) {

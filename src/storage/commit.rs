@@ -204,6 +204,22 @@ impl Pipeline {
         self.commits.load(Ordering::Relaxed)
     }
 
+    /// Waits until every commit at or below `ts` is visible, the pipeline fails or is
+    /// closed, or `timeout` passes. Returns whether `ts` is visible.
+    pub(crate) fn wait_visible(&self, ts: u64, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while self.visible_ts() < ts {
+            if st.failure.is_some() || st.closed || ts > st.last_ts {
+                break;
+            }
+            if self.changed.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        self.visible_ts() >= ts
+    }
+
     /// True once a log write or sync (or a flush or manifest install) failed. Takes no
     /// lock.
     pub(crate) fn failed(&self) -> bool {
@@ -252,10 +268,19 @@ impl Pipeline {
             Durability::None => None,
         };
         st.invisible.push_back((ts, need));
-        // A `None` commit still hands a full buffer to the operating system.
-        let need = need.or((st.buffer.len() >= NONE_FLUSH_BYTES).then_some(Reach::Written));
+        // A `None` commit still hands a full buffer to the operating system: once it is
+        // visible (and has left the exiting count), it waits for its record to be written.
+        let flush = need.is_none() && st.buffer.len() >= NONE_FLUSH_BYTES;
+        let before = self.visible_ts();
         st.advance_visible(&self.visible);
-        let outcome = self.drive(st, ts, need, true);
+        if self.visible_ts() != before {
+            // Visibility moved without a leader (a `None` commit): wake visibility waiters.
+            self.changed.notify_all();
+        }
+        let mut outcome = self.drive(st, ts, need, true);
+        if outcome.is_ok() && flush {
+            outcome = self.drive(self.state.lock(), ts, Some(Reach::Written), false);
+        }
         if outcome.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
         }
@@ -289,14 +314,11 @@ impl Pipeline {
             if let Some(f) = &st.failure {
                 return Err(f.lost_commit(ts));
             }
-            // Lead when no one does, no other finished committer is still on its way out
-            // (this one counts itself once visible: a `None` commit is visible at once
-            // yet may still have to write a full buffer), and there is something to do
-            // (this commit's own need, or records that an earlier commit this one waits
-            // for may be among).
-            let own = usize::from(until_visible && self.visible_ts() >= ts);
+            // Lead when no one does, no finished committer is still on its way out, and
+            // there is something to do (this commit's own need, or records that an
+            // earlier commit this one waits for may be among).
             let can_lead =
-                !st.leader_active && st.exiting == own && (!reached || !st.buffer.is_empty());
+                !st.leader_active && st.exiting == 0 && (!reached || !st.buffer.is_empty());
             if !can_lead {
                 self.changed.wait(&mut st);
                 continue;

@@ -388,6 +388,13 @@ impl Engine {
         self.inner.shared.pipeline.visible_ts()
     }
 
+    /// Waits until the commit at `ts` (and every one below it) is visible, for at most
+    /// `timeout`. Returns whether it is; returns at once with `false` when no commit at
+    /// `ts` has been assigned, or the engine failed or closed.
+    pub fn wait_visible(&self, ts: u64, timeout: Duration) -> bool {
+        self.inner.shared.pipeline.wait_visible(ts, timeout)
+    }
+
     /// The value of `key` as of `read_ts`: the newest version at or below it, or `None`
     /// when there is none or it is a tombstone. A `read_ts` above [`Engine::visible_ts`]
     /// reads at the visible timestamp (commits in flight are never half seen).

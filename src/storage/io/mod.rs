@@ -4,6 +4,8 @@
 //! - [`OsFs`] is the real one (std and libc: `fdatasync`, `flock`).
 //! - [`FaultFs`] wraps another file system and fails or tears the Nth operation of a
 //!   kind, so tests can check what the engine does when the disk says no.
+//! - [`SimFs`] keeps the whole file system in memory, written apart from synced, and
+//!   builds the disk a power loss would leave (see `sim.rs`).
 //!
 //! The trait is shaped so that a file system that simulates power loss fits behind it:
 //! writes go through [`WritableFile::append`], durability only through
@@ -15,6 +17,7 @@
 
 mod fault;
 mod os;
+mod sim;
 
 use std::path::Path;
 
@@ -22,6 +25,7 @@ use crate::error::{Error, Result};
 
 pub use fault::{FaultFs, FaultKind, FaultOp};
 pub use os::OsFs;
+pub use sim::{CrashPoint, Fate, Piece, PieceKind, SimFs};
 
 /// A file opened for appending. Bytes appended are handed to the operating system but
 /// are durable only after [`WritableFile::sync`] returns `Ok`.

@@ -1,0 +1,3 @@
+module sochdb.dev/sochdb
+
+go 1.24

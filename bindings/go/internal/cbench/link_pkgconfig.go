@@ -1,0 +1,8 @@
+//go:build sochdb_pkgconfig
+
+package cbench
+
+/*
+#cgo pkg-config: sochdb
+*/
+import "C"
