@@ -18,7 +18,7 @@ use sochdb::storage::{Engine, EngineOptions, WriteBatch, verify};
 
 const COMMITS: u64 = 40;
 /// Fault points tried per kind of operation, spread over the clean run's count.
-const SAMPLES: u64 = 30;
+const SAMPLES: u64 = 20;
 
 fn options() -> EngineOptions {
     EngineOptions {

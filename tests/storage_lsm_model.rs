@@ -260,7 +260,7 @@ fn durability(d: u8) -> Durability {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
     fn engine_on_block_files_agrees_with_model(steps in prop::collection::vec(step(), 1..120)) {
