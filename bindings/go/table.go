@@ -167,7 +167,7 @@ func (db *DB) DescribeTable(name string) (*Table, error) {
 
 // InsertRow inserts a row under the next free id, which it returns. Columns not in
 // fields are null. Outside a transaction, a row write that fails with ErrConflict
-// (concurrent inserts drawing ids) left no trace and is retried like DB.Update.
+// (a concurrent write to the same row) left no trace and is retried like DB.Update.
 func (db *DB) InsertRow(table string, fields Fields) (uint64, error) {
 	return scope{db: db}.writeRow(C.SGO_INSERT, table, nil, fields)
 }
@@ -275,7 +275,7 @@ func (s scope) writeRow(mode C.int, table string, id *uint64, fields Fields) (ui
 		}
 	}
 	// On its own (no Tx) a row write is a one-shot transaction; one that conflicts
-	// (for example two inserts drawing the next id) left no trace and is retried like
+	// (for example two updates of the same row) left no trace and is retried like
 	// DB.Update.
 	for attempt := 0; ; attempt++ {
 		dp, tp, err := s.enter()
