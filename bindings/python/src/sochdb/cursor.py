@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 from ctypes import byref, c_void_p
-from types import TracebackType
-from typing import Any, Generic, Optional, Tuple, Type, TypeVar
+from typing import Any, Generic, Optional, Tuple, TypeVar
 
 from . import _native as n
+from ._closing import Closing
 from .errors import take
 
 __all__ = ["Cursor"]
@@ -15,7 +15,7 @@ __all__ = ["Cursor"]
 K = TypeVar("K", bytes, str)
 
 
-class Cursor(Generic[K]):
+class Cursor(Closing, Generic[K]):
     """An iterator over ``(key, value)`` pairs that reads from the library as it
     advances: each step is one ``sochdb_iter_next`` call, so a scan of a million keys
     never holds more than one pair in Python.
@@ -79,16 +79,6 @@ class Cursor(Generic[K]):
         """True once exhausted or closed."""
         return self._handle is None
 
-    def __enter__(self) -> "Cursor[K]":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

@@ -9,10 +9,10 @@ import threading
 import time
 import weakref
 from ctypes import byref, c_uint32, c_uint64, c_void_p, sizeof
-from types import TracebackType
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from . import _native as n
+from ._closing import Closing
 from ._calls import StrPath, buf_bytes, call, to_cstr
 from ._ops import Operations
 from .batch import Batch
@@ -109,7 +109,7 @@ def _txn_flags(read_only: bool, isolation: Optional[Union[str, int]]) -> int:
     return flags
 
 
-class Database(Operations):
+class Database(Operations, Closing):
     """A SochDB database: the engine in this process (:func:`open`) or a connection to
     a ``sochdb serve`` process (:func:`connect`). Every method works the same on
     either.
@@ -171,16 +171,6 @@ class Database(Operations):
         finally:
             call(self._lib.sochdb_close, h)
 
-    def __enter__(self) -> "Database":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 from ctypes import byref
-from types import TracebackType
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _native as n
+from ._closing import Closing
 from ._calls import buf_bytes, call
 from .errors import ClosedError, InvalidArgumentError
 from .schema import CellValue, decode
@@ -61,7 +61,7 @@ def conditions(where: Optional[Where]) -> List[Tuple[str, int, Any]]:
     return out
 
 
-class QueryResult:
+class QueryResult(Closing):
     """The rows of :meth:`sochdb.Database.query`, in key order.
 
     :attr:`rows` is a list of dictionaries (column name to value); :meth:`to_toon` and
@@ -128,16 +128,6 @@ class QueryResult:
             if r is not None:
                 self._lib.sochdb_result_free(byref(r))
 
-    def __enter__(self) -> "QueryResult":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        tb: Optional[TracebackType],
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         try:
