@@ -7,17 +7,23 @@
 //! open, show exactly the first `m` commits where `m` is its visible timestamp, and hold
 //! every commit acknowledged before the crash.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+mod churn;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use churn::{Churn, contents};
 use sochdb::storage::compaction::CompactionOptions;
 use sochdb::storage::io::{CrashPoint, Fate, PieceKind, SimFs};
-use sochdb::storage::{Engine, EngineOptions, WriteBatch};
+use sochdb::storage::{Engine, EngineOptions};
 
-type Contents = BTreeMap<Vec<u8>, Vec<u8>>;
+const CHURN: Churn = Churn {
+    shared: 4,
+    value_len: 30,
+    value_spread: 1,
+    empty_every: 0,
+};
 
 const COMMITS: u64 = 300;
 const RANDOM_IMAGES: u64 = 4;
@@ -41,35 +47,6 @@ fn options() -> EngineOptions {
         },
         ..EngineOptions::default()
     }
-}
-
-/// Commit `i`: overwrites a shared key, adds `c{i}` and deletes `c{i-1}`.
-fn batch(i: u64) -> WriteBatch {
-    let mut b = WriteBatch::new();
-    b.put(format!("k{}", i % 4).as_bytes(), format!("v{i}").as_bytes())
-        .unwrap();
-    b.put(format!("c{i:04}").as_bytes(), &[b'a' + (i % 26) as u8; 30])
-        .unwrap();
-    if i > 0 {
-        b.delete(format!("c{:04}", i - 1).as_bytes()).unwrap();
-    }
-    b
-}
-
-/// `expected[m]`: the contents after commits `0..m`.
-fn expected_states(n: u64) -> Vec<Contents> {
-    let mut out = vec![Contents::new()];
-    let mut m = Contents::new();
-    for i in 0..n {
-        for op in batch(i).ops() {
-            match op.value() {
-                Some(v) => m.insert(op.key().to_vec(), v.to_vec()),
-                None => m.remove(op.key()),
-            };
-        }
-        out.push(m.clone());
-    }
-    out
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -105,14 +82,14 @@ fn images(point: &CrashPoint, rng: &mut Rng) -> Vec<(String, SimFs)> {
 
 #[test]
 fn power_loss_during_flushes_and_compactions_keeps_every_acknowledged_commit() {
-    let expected = expected_states(COMMITS);
+    let expected = CHURN.states(COMMITS);
     let fs = SimFs::new();
     fs.record_crash_points(true);
     let engine = Engine::open_with_fs(&dir(), options(), Arc::new(fs.clone())).unwrap();
     // Per commit, the operation count by which it was acknowledged (durable).
     let mut acked_at = Vec::new();
     for i in 0..COMMITS {
-        let ts = engine.commit(&batch(i)).unwrap();
+        let ts = engine.commit(&CHURN.batch(i)).unwrap();
         assert_eq!(ts, i + 1);
         acked_at.push(fs.ops());
         engine.set_safe_ts(ts);
@@ -139,11 +116,7 @@ fn power_loss_during_flushes_and_compactions_keeps_every_acknowledged_commit() {
                 m >= must && m <= COMMITS,
                 "{point:?}, {name}: {m} commits visible, {must} acknowledged"
             );
-            let got: Contents = e
-                .iter(Bound::Unbounded, Bound::Unbounded, u64::MAX, false)
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
+            let got = contents(&e).unwrap();
             assert_eq!(
                 got, expected[m as usize],
                 "{point:?}, {name}: not the first {m} commits"

@@ -12,20 +12,27 @@
 //! "Acknowledged" means promised durable: a `Sync` commit that returned, or any commit
 //! followed by a `Sync` commit, a checkpoint or a close that returned.
 
+mod churn;
+
 mod harness;
 
-use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use churn::{Churn, Contents, contents};
 use harness::{Rng, Tally};
 use sochdb::Status;
 use sochdb::storage::io::{CrashPoint, Fate, PieceKind, SimFs};
 use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch};
 
-type Contents = BTreeMap<Vec<u8>, Vec<u8>>;
+const CHURN: Churn = Churn {
+    shared: 5,
+    value_len: 20,
+    value_spread: 13,
+    empty_every: 4,
+};
 
 fn dir() -> PathBuf {
     PathBuf::from("/power/db")
@@ -45,47 +52,6 @@ fn options() -> EngineOptions {
 
 fn open(fs: &SimFs) -> sochdb::Result<Engine> {
     Engine::open_with_fs(&dir(), options(), Arc::new(fs.clone()))
-}
-
-/// Commit `i` of the workload: overwrites a shared key, adds `c{i}` and deletes
-/// `c{i-1}`, and every fourth commit writes an empty value.
-fn batch(i: u64) -> WriteBatch {
-    let mut b = WriteBatch::new();
-    b.put(format!("k{}", i % 5).as_bytes(), format!("v{i}").as_bytes())
-        .unwrap();
-    b.put(
-        format!("c{i:04}").as_bytes(),
-        &vec![b'a' + (i % 26) as u8; 20 + (i % 13) as usize],
-    )
-    .unwrap();
-    if i > 0 {
-        b.delete(format!("c{:04}", i - 1).as_bytes()).unwrap();
-    }
-    if i % 4 == 0 {
-        b.put(format!("e{i}").as_bytes(), b"").unwrap();
-    }
-    b
-}
-
-/// `expected[m]`: the contents after commits `0..m`.
-fn expected_states(n: u64) -> Vec<Contents> {
-    let mut out = vec![Contents::new()];
-    let mut m = Contents::new();
-    for i in 0..n {
-        for op in batch(i).ops() {
-            match op.value() {
-                Some(v) => m.insert(op.key().to_vec(), v.to_vec()),
-                None => m.remove(op.key()),
-            };
-        }
-        out.push(m.clone());
-    }
-    out
-}
-
-fn contents(e: &Engine) -> sochdb::Result<Contents> {
-    e.iter(Bound::Unbounded, Bound::Unbounded, u64::MAX, false)?
-        .collect()
 }
 
 /// One step of the workload.
@@ -132,7 +98,7 @@ fn run(fs: &SimFs, steps: &[Step]) -> (Vec<CrashPoint>, Vec<u64>) {
             Step::Commit(d) => {
                 let i = durable_at.len() as u64;
                 let ts = engine
-                    .commit_with(&batch(i), Some(d), &mut |_| Ok(()))
+                    .commit_with(&CHURN.batch(i), Some(d), &mut |_| Ok(()))
                     .unwrap();
                 assert_eq!(ts, i + 1, "timestamps are consecutive from 1");
                 durable_at.push(u64::MAX);
@@ -230,7 +196,7 @@ fn verify(
     }
     // The image holds `m` durable commits: every crash during recovery, the commit
     // after it and the close must keep them, and the new commit once acknowledged.
-    let extra = engine.commit(&batch(m));
+    let extra = engine.commit(&CHURN.batch(m));
     let acked_at = img.ops();
     let closed = engine.close();
     drop(engine);
@@ -332,7 +298,7 @@ fn every_power_loss_image_recovers_the_acknowledged_prefix_or_is_refused() {
             .iter()
             .filter(|s| matches!(s, Step::Commit(_)))
             .count() as u64;
-        let expected = expected_states(commits + 1);
+        let expected = CHURN.states(commits + 1);
         let fs = SimFs::new();
         let (points, durable_at) = run(&fs, &steps);
         assert!(points.len() as u64 > commits, "{} points", points.len());

@@ -3,14 +3,23 @@
 //! the caller, the engine must turn read-only (reads still work), and after a reopen
 //! every acknowledged commit is present and the failed one is either whole or absent.
 
-use std::collections::BTreeMap;
+mod churn;
+
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
+use churn::{Churn, contents};
 use sochdb::Status;
 use sochdb::storage::io::{FaultFs, FaultKind, FaultOp, OsFs};
 use sochdb::storage::{Engine, EngineOptions, WriteBatch};
+
+const CHURN: Churn = Churn {
+    shared: 3,
+    value_len: 40,
+    value_spread: 1,
+    empty_every: 0,
+};
 
 const COMMITS: u64 = 14;
 
@@ -22,39 +31,6 @@ fn options() -> EngineOptions {
     }
 }
 
-/// Batch `i` of the workload: overwrites a shared key, adds `c{i}`, deletes `c{i-1}`.
-fn batch(i: u64) -> WriteBatch {
-    let mut b = WriteBatch::new();
-    b.put(format!("k{}", i % 3).as_bytes(), format!("v{i}").as_bytes())
-        .unwrap();
-    b.put(format!("c{i:03}").as_bytes(), &[b'x'; 40]).unwrap();
-    if i > 0 {
-        b.delete(format!("c{:03}", i - 1).as_bytes()).unwrap();
-    }
-    b
-}
-
-/// The expected contents after commits `0..n`.
-fn expected(n: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    for i in 0..n {
-        for op in batch(i).ops() {
-            match op.value() {
-                Some(v) => m.insert(op.key().to_vec(), v.to_vec()),
-                None => m.remove(op.key()),
-            };
-        }
-    }
-    m
-}
-
-fn contents(e: &Engine) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    e.iter(Bound::Unbounded, Bound::Unbounded, u64::MAX, false)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 /// Runs the workload on `fs` until the first error; returns how many commits were
 /// acknowledged and whether an error was seen.
 fn workload(dir: &Path, fs: &FaultFs) -> (u64, bool) {
@@ -63,16 +39,20 @@ fn workload(dir: &Path, fs: &FaultFs) -> (u64, bool) {
         Err(_) => return (0, true),
     };
     for i in 0..COMMITS {
-        match engine.commit(&batch(i)) {
+        match engine.commit(&CHURN.batch(i)) {
             Ok(_) => {}
             Err(e) => {
                 assert_eq!(e.status(), Status::Io, "commit {i}: {e}");
                 assert!(e.to_string().contains("injected"), "{e}");
                 assert!(engine.is_read_only());
                 // Later commits are refused, reads still work.
-                let again = engine.commit(&batch(i + 1)).unwrap_err();
+                let again = engine.commit(&CHURN.batch(i + 1)).unwrap_err();
                 assert_eq!(again.status(), Status::ReadOnly, "{again}");
-                assert_eq!(contents(&engine), expected(i), "reads after the failure");
+                assert_eq!(
+                    contents(&engine).unwrap(),
+                    CHURN.expected(i),
+                    "reads after the failure"
+                );
                 return (i, true);
             }
         }
@@ -129,20 +109,20 @@ fn every_fault_along_the_workload_is_reported_and_loses_nothing_acknowledged() {
         failures_seen += usize::from(failed);
         let engine = Engine::open(dir.path(), options())
             .unwrap_or_else(|e| panic!("{op:?} #{n} {kind:?}: reopen failed: {e}"));
-        let got = contents(&engine);
+        let got = contents(&engine).unwrap();
         // Every acknowledged commit is there; the failed one is whole or absent.
         assert!(
-            got == expected(acked) || (acked < COMMITS && got == expected(acked + 1)),
+            got == CHURN.expected(acked) || (acked < COMMITS && got == CHURN.expected(acked + 1)),
             "{op:?} #{n} {kind:?}: after {acked} acknowledged commits, recovered {got:?}"
         );
         // The reopened engine writes again, and what it repaired stays consistent
         // across one more reopen.
-        engine.commit(&batch(99)).unwrap();
-        let after = contents(&engine);
+        engine.commit(&CHURN.batch(99)).unwrap();
+        let after = contents(&engine).unwrap();
         drop(engine);
         let engine = Engine::open(dir.path(), options())
             .unwrap_or_else(|e| panic!("{op:?} #{n} {kind:?}: second reopen failed: {e}"));
-        assert_eq!(contents(&engine), after, "{op:?} #{n} {kind:?}");
+        assert_eq!(contents(&engine).unwrap(), after, "{op:?} #{n} {kind:?}");
     }
     assert!(failures_seen > 50, "only {failures_seen} faults fired");
 }

@@ -6,15 +6,23 @@
 //! and after reopening every acknowledged commit is there, the failed one whole or
 //! absent, and `verify` finds the directory sound.
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
+mod churn;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use churn::{Churn, contents};
 use sochdb::Status;
 use sochdb::storage::compaction::CompactionOptions;
 use sochdb::storage::io::{FaultFs, FaultKind, FaultOp, OsFs};
-use sochdb::storage::{Engine, EngineOptions, WriteBatch, verify};
+use sochdb::storage::{Engine, EngineOptions, verify};
+
+const CHURN: Churn = Churn {
+    shared: 3,
+    value_len: 40,
+    value_spread: 1,
+    empty_every: 0,
+};
 
 const COMMITS: u64 = 40;
 /// Fault points tried per kind of operation, spread over the clean run's count.
@@ -34,38 +42,6 @@ fn options() -> EngineOptions {
         },
         ..EngineOptions::default()
     }
-}
-
-/// Batch `i`: overwrites a shared key, adds `c{i}`, deletes `c{i-1}`.
-fn batch(i: u64) -> WriteBatch {
-    let mut b = WriteBatch::new();
-    b.put(format!("k{}", i % 3).as_bytes(), format!("v{i}").as_bytes())
-        .unwrap();
-    b.put(format!("c{i:03}").as_bytes(), &[b'x'; 40]).unwrap();
-    if i > 0 {
-        b.delete(format!("c{:03}", i - 1).as_bytes()).unwrap();
-    }
-    b
-}
-
-fn expected(n: u64) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut m = BTreeMap::new();
-    for i in 0..n {
-        for op in batch(i).ops() {
-            match op.value() {
-                Some(v) => m.insert(op.key().to_vec(), v.to_vec()),
-                None => m.remove(op.key()),
-            };
-        }
-    }
-    m
-}
-
-fn contents(e: &Engine) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    e.iter(Bound::Unbounded, Bound::Unbounded, u64::MAX, false)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 /// What a run under faults saw.
@@ -96,7 +72,7 @@ fn workload(dir: &Path, fs: &FaultFs) -> Outcome {
         background: false,
     };
     for i in 0..COMMITS {
-        if let Err(e) = engine.commit(&batch(i)) {
+        if let Err(e) = engine.commit(&CHURN.batch(i)) {
             assert!(
                 matches!(e.status(), Status::Io | Status::ReadOnly),
                 "commit {i}: {e}"
@@ -105,7 +81,11 @@ fn workload(dir: &Path, fs: &FaultFs) -> Outcome {
                 engine.is_read_only(),
                 "commit {i} failed but the engine writes on"
             );
-            assert_eq!(contents(&engine), expected(i), "reads after the failure");
+            assert_eq!(
+                contents(&engine).unwrap(),
+                CHURN.expected(i),
+                "reads after the failure"
+            );
             out.acked = i;
             out.failed = true;
             break;
@@ -176,16 +156,17 @@ fn faults_in_flushes_and_compactions_lose_nothing_acknowledged() {
             }
             let engine = Engine::open(dir.path(), options())
                 .unwrap_or_else(|e| panic!("{op:?} #{n} {kind:?}: reopen failed: {e}"));
-            let got = contents(&engine);
+            let got = contents(&engine).unwrap();
             assert!(
-                got == expected(o.acked) || (o.acked < COMMITS && got == expected(o.acked + 1)),
+                got == CHURN.expected(o.acked)
+                    || (o.acked < COMMITS && got == CHURN.expected(o.acked + 1)),
                 "{op:?} #{n} {kind:?}: after {} acknowledged commits, recovered {got:?}",
                 o.acked
             );
             engine.checkpoint().unwrap();
             engine.compact().unwrap();
             assert_eq!(
-                contents(&engine),
+                contents(&engine).unwrap(),
                 got,
                 "{op:?} #{n} {kind:?}: after compaction"
             );
