@@ -4,18 +4,18 @@
 //! compactions and reopens at random points. The engine must always agree with a
 //! `BTreeMap` of versions.
 
+mod model;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::time::Duration;
 
+use model::Model;
 use proptest::prelude::*;
 use sochdb::storage::compaction::CompactionOptions;
 use sochdb::storage::sstable::TableOptions;
 use sochdb::storage::{Durability, Engine, EngineOptions, EngineStats, WriteBatch};
-
-/// Versions per key, oldest first: `(ts, None)` is a tombstone.
-type Model = BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>>;
 
 fn options() -> EngineOptions {
     EngineOptions {
@@ -49,33 +49,6 @@ fn open(dir: &Path, safe: u64) -> Engine {
     // The layer above tells a reopened engine its oldest snapshot again.
     e.set_safe_ts(safe);
     e
-}
-
-fn model_get(model: &Model, key: &[u8], ts: u64) -> Option<Vec<u8>> {
-    model
-        .get(key)?
-        .iter()
-        .rev()
-        .find(|(t, _)| *t <= ts)
-        .and_then(|(_, v)| v.clone())
-}
-
-fn model_scan(
-    model: &Model,
-    start: &Bound<Vec<u8>>,
-    end: &Bound<Vec<u8>>,
-    ts: u64,
-    rev: bool,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<_> = model
-        .keys()
-        .filter(|k| std::ops::RangeBounds::contains(&(start.clone(), end.clone()), *k))
-        .filter_map(|k| model_get(model, k, ts).map(|v| (k.clone(), v)))
-        .collect();
-    if rev {
-        out.reverse();
-    }
-    out
 }
 
 /// The engine and its model, with the checks every step shares.
@@ -142,7 +115,7 @@ impl Harness {
 
     fn check_get(&self, key: &[u8], ts: u64) {
         let got = self.engine().get(key, ts).unwrap();
-        assert_eq!(got, model_get(&self.model, key, ts), "get {key:?} at {ts}");
+        assert_eq!(got, model::get(&self.model, key, ts), "get {key:?} at {ts}");
         let newest = self.model.get(key).and_then(|v| v.last());
         let latest = self.engine().latest_ts(key).unwrap();
         match newest {
@@ -163,7 +136,7 @@ impl Harness {
             .collect();
         assert_eq!(
             got,
-            model_scan(&self.model, &start, &end, ts, rev),
+            model::scan(&self.model, &start, &end, ts, rev),
             "scan {start:?}..{end:?} at {ts} reverse {rev}"
         );
     }

@@ -2,14 +2,14 @@
 //! old timestamps, range scans both ways, and reopens at random points. The engine must
 //! always agree with a `BTreeMap` of versions.
 
+mod model;
+
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
+use model::Model;
 use proptest::prelude::*;
 use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch};
-
-/// Versions per key, oldest first: `(ts, None)` is a tombstone.
-type Model = BTreeMap<Vec<u8>, Vec<(u64, Option<Vec<u8>>)>>;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -35,42 +35,6 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(s, e, incl, rev, back)| Step::Scan(s, e, incl, rev, back)),
         1 => Just(Step::Reopen),
     ]
-}
-
-fn model_get(model: &Model, key: &[u8], ts: u64) -> Option<Vec<u8>> {
-    model
-        .get(key)?
-        .iter()
-        .rev()
-        .find(|(t, _)| *t <= ts)
-        .and_then(|(_, v)| v.clone())
-}
-
-fn model_scan(
-    model: &Model,
-    start: &Bound<Vec<u8>>,
-    end: &Bound<Vec<u8>>,
-    ts: u64,
-    rev: bool,
-) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<_> = model
-        .keys()
-        .filter(|k| match start {
-            Bound::Included(s) => *k >= s,
-            Bound::Excluded(s) => *k > s,
-            Bound::Unbounded => true,
-        })
-        .filter(|k| match end {
-            Bound::Included(e) => *k <= e,
-            Bound::Excluded(e) => *k < e,
-            Bound::Unbounded => true,
-        })
-        .filter_map(|k| model_get(model, k, ts).map(|v| (k.clone(), v)))
-        .collect();
-    if rev {
-        out.reverse();
-    }
-    out
 }
 
 fn open(dir: &std::path::Path) -> Engine {
@@ -117,7 +81,7 @@ proptest! {
                 }
                 Step::Get(k, back) => {
                     let ts = last_ts.saturating_sub(u64::from(back % 8));
-                    prop_assert_eq!(engine.get(&k, ts).unwrap(), model_get(&model, &k, ts), "key {:?} at {}", k, ts);
+                    prop_assert_eq!(engine.get(&k, ts).unwrap(), model::get(&model, &k, ts), "key {:?} at {}", k, ts);
                     let latest = model.get(&k).and_then(|v| v.last()).map(|(t, _)| *t);
                     prop_assert_eq!(engine.latest_ts(&k).unwrap(), latest);
                 }
@@ -126,7 +90,7 @@ proptest! {
                     let start = match s { Some(s) if incl => Bound::Included(s), Some(s) => Bound::Excluded(s), None => Bound::Unbounded };
                     let end = match e { Some(e) if incl => Bound::Excluded(e), Some(e) => Bound::Included(e), None => Bound::Unbounded };
                     let got: Vec<_> = engine.iter(start.clone(), end.clone(), ts, rev).unwrap().map(Result::unwrap).collect();
-                    prop_assert_eq!(got, model_scan(&model, &start, &end, ts, rev));
+                    prop_assert_eq!(got, model::scan(&model, &start, &end, ts, rev));
                 }
                 Step::Reopen => {
                     drop(engine);
@@ -140,7 +104,7 @@ proptest! {
         let engine = open(dir.path());
         for ts in 0..=last_ts {
             let got: Vec<_> = engine.iter(Bound::Unbounded, Bound::Unbounded, ts, false).unwrap().map(Result::unwrap).collect();
-            prop_assert_eq!(got, model_scan(&model, &Bound::Unbounded, &Bound::Unbounded, ts, false));
+            prop_assert_eq!(got, model::scan(&model, &Bound::Unbounded, &Bound::Unbounded, ts, false));
         }
     }
 }
