@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::compaction::{CompactionOptions, pending_compaction_bytes, slowdown_factor};
-use super::entry::EntryIter;
+use super::entry::{EntryIter, cmp_keys};
 use super::io::FileSystem;
 use super::manifest::FileMeta;
 use super::memtable::{MemCursor, Memtable};
@@ -157,7 +157,7 @@ impl Version {
     /// The newest version of `key` at or below `read_ts`: `Some(Some(value))`,
     /// `Some(None)` for a tombstone, `None` when no source holds one.
     pub(crate) fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Option<Vec<u8>>>> {
-        for mem in self.memtables() {
+        for mem in self.memtables().filter(|m| starts_at_or_before(m, key)) {
             if let Some(v) = mem.get(key, read_ts) {
                 return Ok(Some(v.map(<[u8]>::to_vec)));
             }
@@ -214,6 +214,18 @@ impl Version {
     pub(crate) fn memtable_entries(&self) -> u64 {
         self.memtables().map(|m| m.len() as u64).sum()
     }
+}
+
+/// False when every key of `mem` sorts after `key`, so it holds no version of it: one
+/// look at the first entry saves the descent of the skip list for keys below the
+/// memtable's range (the usual case when keys are written in ascending order and older
+/// ranges have been flushed). A version inserted after this look has a timestamp above
+/// every read timestamp in use, so missing it changes nothing.
+fn starts_at_or_before(mem: &Arc<Memtable>, key: &[u8]) -> bool {
+    let mut c = mem.cursor();
+    c.seek_to_first();
+    c.entry()
+        .is_some_and(|e| cmp_keys(e.key, key) != std::cmp::Ordering::Greater)
 }
 
 /// The manifest's view of `levels`, each file's level set by its position.

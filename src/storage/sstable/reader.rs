@@ -11,7 +11,7 @@ use crate::storage::entry::cmp_internal;
 use crate::storage::sstable::block::{Block, BlockCursor};
 use crate::storage::sstable::file::BlockSource;
 use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, Footer};
-use crate::storage::sstable::index::{IndexEntry, decode_index};
+use crate::storage::sstable::index::{FlatIndex, decode_index};
 use crate::storage::sstable::iter::TableIter;
 use crate::storage::sstable::props::Properties;
 
@@ -23,8 +23,8 @@ pub struct Table {
     file_id: u64,
     /// The decoded footer.
     footer: Footer,
-    /// The index, one entry per data block.
-    index: Vec<IndexEntry>,
+    /// The index, one entry per data block, in flat form.
+    index: FlatIndex,
     /// The Bloom filter over user keys.
     bloom: BloomFilter,
     /// The properties block.
@@ -90,6 +90,7 @@ impl Table {
                 &"disagrees with the index",
             ));
         }
+        let index = FlatIndex::new(&index);
         let table = Table {
             source,
             file_id,
@@ -119,9 +120,8 @@ impl Table {
     pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Arc<Block>> {
         let handle = self
             .index
-            .get(i)
-            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?
-            .handle;
+            .handle(i)
+            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?;
         if let Some(cache) = &self.cache {
             let cached = if fill_cache {
                 cache.get(self.file_id, handle.offset)
@@ -144,14 +144,13 @@ impl Table {
 
     /// The Corruption error for a bad entry in data block `i`.
     pub(crate) fn block_corruption(&self, i: usize, why: impl Display) -> Error {
-        let offset = self.index.get(i).map_or(0, |e| e.handle.offset);
+        let offset = self.index.handle(i).map_or(0, |h| h.offset);
         self.corruption(offset, "data block", why)
     }
 
     /// Index of the first data block whose last entry is at or after `(key, ts)`.
     pub(crate) fn find_block(&self, key: &[u8], ts: u64) -> usize {
-        self.index
-            .partition_point(|e| cmp_internal(&e.last_key, e.last_ts, key, ts) == Ordering::Less)
+        self.index.find(key, ts)
     }
 
     /// Number of data blocks.
@@ -174,16 +173,24 @@ impl Table {
         if i == self.index.len() {
             return Ok(None);
         }
-        let mut c = BlockCursor::new(self.data_block(i, true)?);
-        c.seek(key, read_ts)
-            .map_err(|e| self.block_corruption(i, e))?;
-        if !c.valid() {
-            return Err(self.block_corruption(i, "block ends before its index key"));
-        }
-        if c.key() != key {
+        let block = self.data_block(i, true)?;
+        let found = block
+            .find(key, read_ts)
+            .map_err(|e| self.block_corruption(i, e))?
+            .ok_or_else(|| self.block_corruption(i, "block ends before its index key"))?;
+        if !found.same_key {
             return Ok(None);
         }
-        Ok(Some((c.ts(), c.value().map(<[u8]>::to_vec))))
+        let value = match found.value {
+            None => None,
+            Some(at) => Some(
+                block
+                    .value(at)
+                    .ok_or_else(|| self.block_corruption(i, "value runs past the block"))?
+                    .to_vec(),
+            ),
+        };
+        Ok(Some((found.ts, value)))
     }
 
     /// A cursor over every version in the file that fills the block cache as it reads.
@@ -204,9 +211,10 @@ impl Table {
 
     /// Key and timestamp of the file's last entry.
     pub fn last_entry(&self) -> (&[u8], u64) {
-        self.index
-            .last()
-            .map_or((&[][..], 0), |e| (e.last_key.as_slice(), e.last_ts))
+        match self.index.len().checked_sub(1) {
+            Some(i) => (self.index.last_key(i), self.index.last_ts(i)),
+            None => (&[][..], 0),
+        }
     }
 
     /// The file's number.
@@ -231,8 +239,10 @@ impl Table {
 
     /// Bytes of memory held for the open file (index and filter).
     pub fn memory_bytes(&self) -> usize {
-        let index: usize = self.index.iter().map(|e| e.last_key.len() + 48).sum();
-        index + self.bloom.memory_bytes() + self.props.min_key.len() + self.props.max_key.len()
+        self.index.memory_bytes()
+            + self.bloom.memory_bytes()
+            + self.props.min_key.len()
+            + self.props.max_key.len()
     }
 
     /// Reads every data block (bypassing the cache) and checks every checksum, that
@@ -241,8 +251,8 @@ impl Table {
     pub fn verify(&self) -> Result<VerifySummary> {
         let mut prev: Option<(Vec<u8>, u64)> = None;
         let mut seen = Properties::default();
-        for (i, ie) in self.index.iter().enumerate() {
-            let raw = self.read_raw(ie.handle, "data block")?;
+        for (i, &handle) in self.index.handles().iter().enumerate() {
+            let raw = self.read_raw(handle, "data block")?;
             let block = Block::decode(raw).map_err(|e| self.block_corruption(i, e))?;
             let mut c = BlockCursor::new(Arc::new(block));
             c.seek_to_first().map_err(|e| self.block_corruption(i, e))?;
@@ -284,7 +294,7 @@ impl Table {
             }
             let at_index = prev
                 .as_ref()
-                .is_some_and(|(k, ts)| *k == ie.last_key && *ts == ie.last_ts);
+                .is_some_and(|(k, ts)| k == self.index.last_key(i) && *ts == self.index.last_ts(i));
             if !at_index {
                 return Err(self.block_corruption(i, "last entry differs from the index"));
             }
