@@ -114,11 +114,11 @@ impl BlockBuilder {
     }
 }
 
-/// A decoded, validated block.
-#[derive(Debug)]
+/// A decoded, validated block. Cloning is cheap: the contents are shared.
+#[derive(Debug, Clone)]
 pub struct Block {
     /// The block's contents (without the CRC trailer).
-    data: Vec<u8>,
+    data: Arc<[u8]>,
     /// Where the restart array starts (= end of the entries).
     restarts_start: usize,
     /// Number of restart points.
@@ -144,7 +144,7 @@ impl Block {
             .ok_or(DecodeError("restart array larger than the block"))?;
         let restarts_start = len - array_len;
         let block = Block {
-            data,
+            data: data.into(),
             restarts_start,
             num_restarts: n,
         };
@@ -310,7 +310,7 @@ impl Header {
 #[derive(Debug)]
 pub struct BlockCursor {
     /// The block.
-    block: Arc<Block>,
+    block: Block,
     /// Offset of the current entry.
     cur: usize,
     /// Offset just past the current entry.
@@ -327,7 +327,7 @@ pub struct BlockCursor {
 
 impl BlockCursor {
     /// A cursor over `block`, not yet positioned.
-    pub fn new(block: Arc<Block>) -> BlockCursor {
+    pub fn new(block: Block) -> BlockCursor {
         BlockCursor {
             block,
             cur: 0,
@@ -340,7 +340,7 @@ impl BlockCursor {
     }
 
     /// Moves the cursor to another block, keeping its key buffer; not yet positioned.
-    pub fn reset(&mut self, block: Arc<Block>) {
+    pub fn reset(&mut self, block: Block) {
         self.block = block;
         self.cur = 0;
         self.next = 0;
@@ -478,14 +478,14 @@ mod tests {
 
     type Ent = (Vec<u8>, u64, Option<Vec<u8>>);
 
-    fn build(entries: &[Ent], interval: usize) -> Arc<Block> {
+    fn build(entries: &[Ent], interval: usize) -> Block {
         let mut b = BlockBuilder::new(interval);
         for (k, ts, v) in entries {
             b.add(k, *ts, v.as_deref());
         }
         let mut out = Vec::new();
         b.finish_into(&mut out);
-        Arc::new(Block::decode(out).unwrap())
+        Block::decode(out).unwrap()
     }
 
     fn sample() -> Vec<Ent> {
@@ -622,13 +622,12 @@ mod tests {
         // A valid block with every byte of its entry area replaced must never panic.
         let es = sample();
         let block = build(&es, 4);
-        let data = block.data.clone();
+        let data = block.data.to_vec();
         for pos in 0..block.restarts_start {
             for val in [0u8, 0x7f, 0x80, 0xff] {
                 let mut d = data.clone();
                 d[pos] = val;
                 let Ok(b) = Block::decode(d) else { continue };
-                let b = Arc::new(b);
                 let mut c = BlockCursor::new(b.clone());
                 let mut steps = 0;
                 if c.seek_to_first().is_ok() {

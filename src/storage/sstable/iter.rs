@@ -34,10 +34,18 @@ impl TableIter {
     }
 
     fn load(&mut self, i: usize) -> Result<&mut BlockCursor> {
-        self.cursor = None;
+        // The cursor's key buffer is kept from block to block.
+        let old = self.cursor.take();
         let block = self.table.data_block(i, self.fill_cache)?;
         self.block_idx = i;
-        Ok(self.cursor.insert(BlockCursor::new(block)))
+        let c = match old {
+            Some(mut c) => {
+                c.reset(block);
+                c
+            }
+            None => BlockCursor::new(block),
+        };
+        Ok(self.cursor.insert(c))
     }
 
     /// Runs a move on the block cursor, turning a decode error into Corruption and

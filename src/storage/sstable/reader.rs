@@ -117,7 +117,7 @@ impl Table {
     /// Data block `i`, from the cache or read, checked and decoded (and then cached when
     /// `fill_cache`; without it the cache is only peeked: the lookup is not counted and
     /// the block not marked as used).
-    pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Arc<Block>> {
+    pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Block> {
         let handle = self
             .index
             .handle(i)
@@ -132,14 +132,17 @@ impl Table {
                 return Ok(b);
             }
         }
-        let raw = self.read_raw(handle, "data block")?;
-        let block = Arc::new(
-            Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))?,
-        );
+        let block = self.read_block(handle)?;
         if fill_cache && let Some(cache) = &self.cache {
             cache.insert(self.file_id, handle.offset, block.clone());
         }
         Ok(block)
+    }
+
+    /// Reads, checks and decodes the data block at `handle`.
+    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+        let raw = self.read_raw(handle, "data block")?;
+        Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))
     }
 
     /// The Corruption error for a bad entry in data block `i`.
@@ -173,7 +176,35 @@ impl Table {
         if i == self.index.len() {
             return Ok(None);
         }
-        let block = self.data_block(i, true)?;
+        let handle = self
+            .index
+            .handle(i)
+            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?;
+        // A cached block is searched in place, under the cache's shared lock.
+        if let Some(cache) = &self.cache
+            && let Some(r) = cache.with(self.file_id, handle.offset, |b| {
+                self.get_in_block(b, i, key, read_ts)
+            })
+        {
+            return r;
+        }
+        let block = self.read_block(handle)?;
+        let r = self.get_in_block(&block, i, key, read_ts);
+        if let Some(cache) = &self.cache {
+            cache.insert(self.file_id, handle.offset, block);
+        }
+        r
+    }
+
+    /// The newest version of `key` at or below `read_ts` in data block `i`, which the
+    /// index says ends at or after it.
+    fn get_in_block(
+        &self,
+        block: &Block,
+        i: usize,
+        key: &[u8],
+        read_ts: u64,
+    ) -> Result<Option<(u64, Option<Vec<u8>>)>> {
         let found = block
             .find(key, read_ts)
             .map_err(|e| self.block_corruption(i, e))?
@@ -254,7 +285,7 @@ impl Table {
         for (i, &handle) in self.index.handles().iter().enumerate() {
             let raw = self.read_raw(handle, "data block")?;
             let block = Block::decode(raw).map_err(|e| self.block_corruption(i, e))?;
-            let mut c = BlockCursor::new(Arc::new(block));
+            let mut c = BlockCursor::new(block);
             c.seek_to_first().map_err(|e| self.block_corruption(i, e))?;
             while c.valid() {
                 let (k, ts) = (c.key(), c.ts());
