@@ -89,6 +89,34 @@ impl MergeIter {
         r
     }
 
+    /// `next` while moving forward: every source is at or after the current entry, so
+    /// only the current source and those holding the same version (duplicates) move;
+    /// the current key is compared in place, never copied.
+    fn next_forward(&mut self) -> Result<()> {
+        let Some(cur) = self.current else {
+            return Ok(());
+        };
+        let r = (|| {
+            for i in 0..self.children.len() {
+                let dup = i != cur
+                    && match (self.children.get(i), self.children.get(cur)) {
+                        (Some(o), Some(c)) => o.valid() && o.ts() == c.ts() && o.key() == c.key(),
+                        _ => false,
+                    };
+                if dup && let Some(o) = self.children.get_mut(i) {
+                    o.next()?;
+                }
+            }
+            match self.children.get_mut(cur) {
+                Some(c) => c.next(),
+                None => Ok(()),
+            }
+        })();
+        self.on_error(r)?;
+        self.find_smallest();
+        Ok(())
+    }
+
     fn current_child(&self) -> Option<&dyn EntryIter> {
         self.current
             .and_then(|i| self.children.get(i))
@@ -149,6 +177,9 @@ impl EntryIter for MergeIter {
         let Some(cur) = self.current_child().filter(|c| c.valid()) else {
             return Ok(());
         };
+        if self.direction == Direction::Forward {
+            return self.next_forward();
+        }
         let (key, ts) = (cur.key().to_vec(), cur.ts());
         let r = (|| {
             if self.direction == Direction::Reverse {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::compaction::{CompactionOptions, pending_compaction_bytes, slowdown_factor};
-use super::entry::{EntryIter, cmp_keys};
+use super::entry::{EntryIter, cmp_internal, cmp_keys};
 use super::io::FileSystem;
 use super::manifest::FileMeta;
 use super::memtable::{MemCursor, Memtable};
@@ -280,7 +280,15 @@ impl EntryIter for MemIter {
         Ok(())
     }
     fn seek(&mut self, key: &[u8], ts: u64) -> Result<()> {
-        self.cursor.seek(key, ts);
+        // A target at or before the first entry is the first entry: no descent.
+        self.cursor.seek_to_first();
+        let at_or_before_first = self
+            .cursor
+            .entry()
+            .is_none_or(|e| cmp_internal(key, ts, e.key, e.ts) != std::cmp::Ordering::Greater);
+        if !at_or_before_first {
+            self.cursor.seek(key, ts);
+        }
         Ok(())
     }
     fn next(&mut self) -> Result<()> {
