@@ -150,6 +150,7 @@ impl<'a> Reader<'a> {
         self.varint_slow()
     }
 
+    #[cold]
     fn varint_slow(&mut self) -> Result<u64, DecodeError> {
         let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         let mut v: u64 = 0;

@@ -194,8 +194,11 @@ impl Version {
         }
         let mut levels = self.levels.iter();
         if let Some(l0) = levels.next() {
-            for f in l0 {
-                out.push(Box::new(f.table.iter()));
+            for run in disjoint_runs(l0) {
+                match run.as_slice() {
+                    [one] => out.push(Box::new(one.iter())),
+                    _ => out.push(Box::new(ConcatIter::new(run, true))),
+                }
             }
         }
         for files in levels.filter(|files| !files.is_empty()) {
@@ -226,6 +229,32 @@ fn starts_at_or_before(mem: &Arc<Memtable>, key: &[u8]) -> bool {
     c.seek_to_first();
     c.entry()
         .is_some_and(|e| cmp_keys(e.key, key) != std::cmp::Ordering::Greater)
+}
+
+/// Level-0 files grouped into runs of files whose key ranges do not meet, each run in
+/// key order: a run reads as one sorted source that positions only the file holding
+/// the target, so a seek opens one block per run instead of one per file. Files written
+/// from keys in ascending order form a single run; overlapping files each start their
+/// own. (Sources of a merge may come in any order: the only entries two sources can
+/// share are copies of the same version.)
+fn disjoint_runs(l0: &[Arc<LiveFile>]) -> Vec<Vec<Arc<Table>>> {
+    let mut files: Vec<&Arc<LiveFile>> = l0.iter().collect();
+    files.sort_by(|a, b| cmp_keys(&a.meta.min_key, &b.meta.min_key));
+    // Each run with the largest key of its last file.
+    let mut runs: Vec<(Vec<Arc<Table>>, &[u8])> = Vec::new();
+    for f in files {
+        let open = runs
+            .iter_mut()
+            .find(|(_, max)| cmp_keys(max, &f.meta.min_key) == std::cmp::Ordering::Less);
+        match open {
+            Some((run, max)) => {
+                run.push(Arc::clone(&f.table));
+                *max = &f.meta.max_key;
+            }
+            None => runs.push((vec![Arc::clone(&f.table)], &f.meta.max_key)),
+        }
+    }
+    runs.into_iter().map(|(run, _)| run).collect()
 }
 
 /// The manifest's view of `levels`, each file's level set by its position.
@@ -328,6 +357,75 @@ mod tests {
             it.prev().unwrap();
         }
         out
+    }
+
+    /// A level-0 file of `entries` (in internal order), numbered `id`.
+    fn l0_file(id: u64, entries: &[Entry]) -> Arc<LiveFile> {
+        use crate::storage::sstable::{MemSource, TableBuilder, TableOptions};
+        let mut b = TableBuilder::new(Vec::new(), "mem", TableOptions::default());
+        for e in entries {
+            b.add(&e.key, e.ts, e.value.as_deref()).unwrap();
+        }
+        let (bytes, summary) = b.finish().unwrap();
+        let table = Table::open(Arc::new(MemSource::new("mem", bytes)), id, None).unwrap();
+        let meta = FileMeta::from_summary(id, 0, &summary);
+        let fs: Arc<dyn FileSystem> = Arc::new(crate::storage::io::OsFs::new());
+        Arc::new(LiveFile::new(meta, table, PathBuf::from("unused"), fs))
+    }
+
+    #[test]
+    fn level_zero_runs_merge_like_the_files_themselves() {
+        let key = |i: u64| format!("k{i:04}").into_bytes();
+        let ent = |i: u64, ts: u64| Entry::new(key(i), ts, Some(vec![i as u8, ts as u8]));
+        // Disjoint ranges (as ascending writes make them), one file overlapping two of
+        // them with newer versions, and one that touches a neighbour's last key.
+        let files: Vec<Vec<Entry>> = vec![
+            (20..30).map(|i| ent(i, 2)).collect(),
+            (0..10).map(|i| ent(i, 1)).collect(),
+            (10..20).map(|i| ent(i, 3)).collect(),
+            (5..25).step_by(3).map(|i| ent(i, 9)).collect(),
+            (29..35).map(|i| ent(i, 4)).collect(),
+        ];
+        let l0: Vec<Arc<LiveFile>> = files
+            .iter()
+            .enumerate()
+            .map(|(n, es)| l0_file(n as u64 + 1, es))
+            .collect();
+        let runs = disjoint_runs(&l0);
+        // Greedy by first key: the ascending files chain into one run; the overlapping
+        // file starts a second, which the file touching a neighbour's last key joins.
+        assert_eq!(runs.iter().map(Vec::len).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(runs.iter().map(Vec::len).sum::<usize>(), l0.len());
+        for run in &runs {
+            for w in run.windows(2) {
+                assert!(w[0].properties().max_key < w[1].properties().min_key);
+            }
+        }
+        let version = Version::new(
+            Arc::new(Memtable::new()),
+            Vec::new(),
+            vec![l0, Vec::new()],
+            &CompactionOptions::default(),
+        );
+        let mut model: Vec<Entry> = files.concat();
+        model.sort_by(|a, b| cmp_internal(&a.key, a.ts, &b.key, b.ts));
+        let mut want = VecIter::new(model);
+        let mut got = crate::storage::merge::MergeIter::new(version.sources());
+        assert_eq!(collect_back(&mut got), collect_back(&mut want));
+        for i in [0, 4, 5, 9, 10, 19, 20, 23, 29, 30, 34, 35] {
+            for ts in [0, 2, 3, 5, 10] {
+                want.seek(&key(i), ts).unwrap();
+                got.seek(&key(i), ts).unwrap();
+                let mut n = 0;
+                while want.valid() && n < 12 {
+                    assert_eq!((got.key(), got.ts()), (want.key(), want.ts()), "{i} @ {ts}");
+                    want.next().unwrap();
+                    got.next().unwrap();
+                    n += 1;
+                }
+                assert_eq!(got.valid(), want.valid());
+            }
+        }
     }
 
     #[test]

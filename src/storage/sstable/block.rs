@@ -282,7 +282,7 @@ struct Header {
 }
 
 impl Header {
-    #[inline]
+    #[inline(always)]
     fn read(r: &mut Reader<'_>) -> Result<Header, DecodeError> {
         Ok(Header {
             shared: r.varint_len(MAX_KEY_LEN)?,
