@@ -97,6 +97,9 @@ pub(crate) struct Version {
     pub(crate) slowdown: f64,
     /// Bytes compaction has to rewrite to bring every level within its target.
     pub(crate) pending_compaction_bytes: u64,
+    /// The files as sorted runs for iterators, newest first: the level-0 runs of
+    /// [`disjoint_runs`], then one run per non-empty deeper level.
+    runs: Vec<Arc<[Arc<Table>]>>,
 }
 
 impl Version {
@@ -113,6 +116,7 @@ impl Version {
             frozen,
             slowdown: slowdown_factor(&metas, opts),
             pending_compaction_bytes: pending_compaction_bytes(&metas, opts),
+            runs: sorted_runs(&levels),
             levels,
         }
     }
@@ -125,6 +129,7 @@ impl Version {
             levels: self.levels.clone(),
             slowdown: self.slowdown,
             pending_compaction_bytes: self.pending_compaction_bytes,
+            runs: self.runs.clone(),
         }
     }
 
@@ -192,18 +197,11 @@ impl Version {
         for mem in self.memtables() {
             out.push(Box::new(MemIter::new(mem.cursor())));
         }
-        let mut levels = self.levels.iter();
-        if let Some(l0) = levels.next() {
-            for run in disjoint_runs(l0) {
-                match run.as_slice() {
-                    [one] => out.push(Box::new(one.iter())),
-                    _ => out.push(Box::new(ConcatIter::new(run, true))),
-                }
+        for run in &self.runs {
+            match &run[..] {
+                [one] => out.push(Box::new(one.iter())),
+                _ => out.push(Box::new(ConcatIter::sorted(Arc::clone(run), true))),
             }
-        }
-        for files in levels.filter(|files| !files.is_empty()) {
-            let tables = files.iter().map(|f| f.table.clone()).collect();
-            out.push(Box::new(ConcatIter::new(tables, true)));
         }
         out
     }
@@ -229,6 +227,22 @@ fn starts_at_or_before(mem: &Arc<Memtable>, key: &[u8]) -> bool {
     c.seek_to_first();
     c.entry()
         .is_some_and(|e| cmp_keys(e.key, key) != std::cmp::Ordering::Greater)
+}
+
+/// The files of `levels` as sorted runs of disjoint files, newest first: the level-0
+/// runs, then each non-empty deeper level (kept in key order).
+fn sorted_runs(levels: &[Vec<Arc<LiveFile>>]) -> Vec<Arc<[Arc<Table>]>> {
+    let mut runs: Vec<Arc<[Arc<Table>]>> = Vec::new();
+    let mut levels = levels.iter();
+    if let Some(l0) = levels.next() {
+        runs.extend(disjoint_runs(l0).into_iter().map(Arc::from));
+    }
+    for files in levels.filter(|files| !files.is_empty()) {
+        let mut tables: Vec<Arc<Table>> = files.iter().map(|f| Arc::clone(&f.table)).collect();
+        tables.sort_by(|a, b| cmp_keys(&a.properties().min_key, &b.properties().min_key));
+        runs.push(tables.into());
+    }
+    runs
 }
 
 /// Level-0 files grouped into runs of files whose key ranges do not meet, each run in

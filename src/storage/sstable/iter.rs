@@ -157,7 +157,7 @@ impl EntryIter for TableIter {
 /// level of the tree): it behaves as one sorted source and opens one file at a time.
 pub struct ConcatIter {
     /// The files, in key order.
-    tables: Vec<Arc<Table>>,
+    tables: Arc<[Arc<Table>]>,
     /// Whether blocks read are put in the cache.
     fill_cache: bool,
     /// Index of the current file.
@@ -171,6 +171,12 @@ impl ConcatIter {
     /// their ranges do not overlap.
     pub fn new(mut tables: Vec<Arc<Table>>, fill_cache: bool) -> ConcatIter {
         tables.sort_by(|a, b| a.properties().min_key.cmp(&b.properties().min_key));
+        ConcatIter::sorted(tables.into(), fill_cache)
+    }
+
+    /// A cursor over `tables`, which the caller gives already in key order and with
+    /// ranges that do not overlap; the list is shared, not copied.
+    pub fn sorted(tables: Arc<[Arc<Table>]>, fill_cache: bool) -> ConcatIter {
         ConcatIter {
             tables,
             fill_cache,
