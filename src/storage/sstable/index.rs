@@ -91,18 +91,28 @@ pub fn decode_index(bytes: &[u8], data_end: u64) -> Result<Vec<IndexEntry>, Deco
 /// full bytes only when two prefixes are equal.
 #[derive(Debug, Clone, Default)]
 pub struct FlatIndex {
-    /// The first 8 bytes of every last key, big-endian, zero-padded. Prefix order agrees
-    /// with key order: a smaller prefix means a smaller key, and equal prefixes decide
-    /// nothing (the full keys are then compared).
-    prefixes: Vec<u64>,
+    /// Per block, the first 8 bytes of its last key (big-endian, zero-padded) beside
+    /// where the block lies, so the probe that ends a search has the handle on the same
+    /// cache line. Prefix order agrees with key order: a smaller prefix means a smaller
+    /// key, and equal prefixes decide nothing (the full keys are then compared).
+    slots: Vec<Slot>,
     /// Every last key, one after another.
     keys: Vec<u8>,
     /// Where each key ends in `keys` (it starts where the previous one ends).
     key_ends: Vec<usize>,
     /// The timestamp of every block's last entry.
     last_ts: Vec<u64>,
-    /// Where every block lies.
+    /// Where every block lies (the same as in `slots`, as one slice).
     handles: Vec<BlockHandle>,
+}
+
+/// One block in a [`FlatIndex`]: the prefix its search compares, and its handle.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    /// The first 8 bytes of the block's last key, big-endian, zero-padded.
+    prefix: u64,
+    /// Where the block lies.
+    handle: BlockHandle,
 }
 
 /// The first 8 bytes of `key` as a big-endian integer, zero-padded.
@@ -123,14 +133,17 @@ impl FlatIndex {
     pub fn new(entries: &[IndexEntry]) -> FlatIndex {
         let total: usize = entries.iter().map(|e| e.last_key.len()).sum();
         let mut ix = FlatIndex {
-            prefixes: Vec::with_capacity(entries.len()),
+            slots: Vec::with_capacity(entries.len()),
             keys: Vec::with_capacity(total),
             key_ends: Vec::with_capacity(entries.len()),
             last_ts: Vec::with_capacity(entries.len()),
             handles: Vec::with_capacity(entries.len()),
         };
         for e in entries {
-            ix.prefixes.push(key_prefix(&e.last_key));
+            ix.slots.push(Slot {
+                prefix: key_prefix(&e.last_key),
+                handle: e.handle,
+            });
             ix.keys.extend_from_slice(&e.last_key);
             ix.key_ends.push(ix.keys.len());
             ix.last_ts.push(e.last_ts);
@@ -165,8 +178,9 @@ impl FlatIndex {
     }
 
     /// Where block `i` lies.
+    #[inline]
     pub fn handle(&self, i: usize) -> Option<BlockHandle> {
-        self.handles.get(i).copied()
+        self.slots.get(i).map(|s| s.handle)
     }
 
     /// Every block's handle, in file order.
@@ -178,10 +192,10 @@ impl FlatIndex {
     /// order; `len()` when every block ends before it.
     pub fn find(&self, key: &[u8], ts: u64) -> usize {
         let p = key_prefix(key);
-        let (mut lo, mut hi) = (0, self.prefixes.len());
+        let (mut lo, mut hi) = (0, self.slots.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let before = match self.prefixes.get(mid).map(|m| m.cmp(&p)) {
+            let before = match self.slots.get(mid).map(|m| m.prefix.cmp(&p)) {
                 Some(std::cmp::Ordering::Less) => true,
                 Some(std::cmp::Ordering::Greater) | None => false,
                 Some(std::cmp::Ordering::Equal) => {
@@ -205,7 +219,7 @@ impl FlatIndex {
     /// Bytes of memory held.
     pub fn memory_bytes(&self) -> usize {
         self.keys.capacity()
-            + self.prefixes.capacity() * 8
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.key_ends.capacity() * std::mem::size_of::<usize>()
             + self.last_ts.capacity() * 8
             + self.handles.capacity() * std::mem::size_of::<BlockHandle>()
