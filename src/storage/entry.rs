@@ -61,6 +61,21 @@ pub fn cmp_keys(a: &[u8], b: &[u8]) -> Ordering {
     a.len().cmp(&b.len())
 }
 
+/// The first 8 bytes of `key` as a big-endian integer, zero-padded. The order of these
+/// prefixes agrees with key order: a smaller prefix means a smaller key, and equal
+/// prefixes decide nothing (the keys must then be compared).
+#[inline]
+pub fn key_prefix(key: &[u8]) -> u64 {
+    match key.first_chunk::<8>() {
+        Some(p) => u64::from_be_bytes(*p),
+        None => {
+            let mut p = [0u8; 8];
+            p[..key.len()].copy_from_slice(key);
+            u64::from_be_bytes(p)
+        }
+    }
+}
+
 /// Length of the longest common prefix of `a` and `b`.
 #[inline]
 pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::storage::MAX_KEY_LEN;
 use crate::storage::coding::{DecodeError, Reader, put_u32, put_varint};
-use crate::storage::entry::{cmp_internal, common_prefix};
+use crate::storage::entry::{cmp_internal, common_prefix, key_prefix};
 
 /// Default number of entries between restart points.
 pub const DEFAULT_RESTART_INTERVAL: usize = 16;
@@ -123,6 +123,25 @@ pub struct Block {
     restarts_start: usize,
     /// Number of restart points.
     num_restarts: usize,
+    /// The restart points `1..=hinted` with their key prefixes, read once when the
+    /// block is decoded: a search among them touches none of the block's bytes unless
+    /// two prefixes tie, and starts its scan without reading the restart array.
+    hints: [RestartHint; HINTS],
+    /// How many of `hints` are filled (0 when a restart entry did not decode: the
+    /// search then reads the block and reports the damage).
+    hinted: usize,
+}
+
+/// Restart points (after the first) whose key prefixes a [`Block`] keeps.
+const HINTS: usize = 4;
+
+/// A restart point as a [`Block`] keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+struct RestartHint {
+    /// The first 8 bytes of its key ([`key_prefix`]).
+    prefix: u64,
+    /// Its offset in the block.
+    offset: usize,
 }
 
 impl Block {
@@ -143,10 +162,12 @@ impl Block {
             .filter(|&a| a <= len)
             .ok_or(DecodeError("restart array larger than the block"))?;
         let restarts_start = len - array_len;
-        let block = Block {
+        let mut block = Block {
             data: data.into(),
             restarts_start,
             num_restarts: n,
+            hints: [RestartHint::default(); HINTS],
+            hinted: 0,
         };
         let mut prev = None;
         for i in 0..n {
@@ -160,7 +181,37 @@ impl Block {
             }
             prev = Some(off);
         }
+        let mut hints = [RestartHint::default(); HINTS];
+        let mut hinted = 0;
+        for (i, h) in (1..n).zip(hints.iter_mut()) {
+            match (block.restart(i), block.restart_entry(i)) {
+                (Ok(offset), Ok((key, _))) => {
+                    *h = RestartHint {
+                        prefix: key_prefix(key),
+                        offset,
+                    };
+                    hinted = i;
+                }
+                _ => {
+                    hinted = 0;
+                    break;
+                }
+            }
+        }
+        block.hints = hints;
+        block.hinted = hinted;
         Ok(block)
+    }
+
+    /// The offset of restart point `i`, from the hints when they hold it.
+    #[inline]
+    fn restart_offset(&self, i: usize) -> Result<usize, DecodeError> {
+        match i.checked_sub(1) {
+            // Restart 0 is at offset 0 (checked by `decode`).
+            None => Ok(0),
+            Some(h) if h < self.hinted => Ok(self.hints[h].offset),
+            Some(_) => self.restart(i),
+        }
     }
 
     #[inline]
@@ -193,10 +244,23 @@ impl Block {
     /// none: a lookup scans forward from there.
     fn restart_before(&self, key: &[u8], ts: u64) -> Result<usize, DecodeError> {
         let (mut lo, mut hi) = (0, self.num_restarts - 1);
+        let all_hinted = hi <= self.hinted;
+        let p = key_prefix(key);
         while lo < hi {
             let mid = (lo + hi).div_ceil(2);
-            let (k, t) = self.restart_entry(mid)?;
-            if cmp_internal(k, t, key, ts) == Ordering::Less {
+            let by_prefix = match self.hints.get(mid - 1) {
+                Some(h) if all_hinted => h.prefix.cmp(&p),
+                _ => Ordering::Equal,
+            };
+            let before = match by_prefix {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => {
+                    let (k, t) = self.restart_entry(mid)?;
+                    cmp_internal(k, t, key, ts) == Ordering::Less
+                }
+            };
+            if before {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -215,7 +279,7 @@ impl Block {
     /// first differs from `key` (from below), so it is still before `key`.
     pub fn find(&self, key: &[u8], ts: u64) -> Result<Option<Found>, DecodeError> {
         let entries = self.entries();
-        let mut r = Reader::at(entries, self.restart(self.restart_before(key, ts)?)?)?;
+        let mut r = Reader::at(entries, self.restart_offset(self.restart_before(key, ts)?)?)?;
         let (mut m, mut prev_len) = (0usize, 0usize);
         while r.pos() < entries.len() {
             let h = Header::read(&mut r)?;
@@ -395,7 +459,7 @@ impl BlockCursor {
     }
 
     fn decode_restart(&mut self, i: usize) -> Result<(), DecodeError> {
-        let off = self.block.restart(i)?;
+        let off = self.block.restart_offset(i)?;
         self.key.clear();
         self.decode_at(off)
     }
@@ -590,7 +654,10 @@ mod tests {
             vec![0xff; 10],
         ]);
         let one = vec![(b"only".to_vec(), 7, Some(b"v".to_vec()))];
-        for (set, intervals) in [(&es, &[1usize, 2, 3, 16][..]), (&one, &[1, 16][..])] {
+        for (set, intervals) in [
+            (&es, &[1usize, 2, 3, 7, 8, 10, 16][..]),
+            (&one, &[1, 16][..]),
+        ] {
             for &interval in intervals {
                 let block = build(set, interval);
                 for k in &probes {

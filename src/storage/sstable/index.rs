@@ -11,6 +11,7 @@
 //! where the previous one's CRC trailer ends; the last ends where the index begins.
 
 use crate::storage::coding::{DecodeError, Reader, put_u16, put_u32, put_u64};
+use crate::storage::entry::key_prefix;
 use crate::storage::sstable::footer::BlockHandle;
 
 /// One data block as the index describes it.
@@ -113,19 +114,6 @@ struct Slot {
     prefix: u64,
     /// Where the block lies.
     handle: BlockHandle,
-}
-
-/// The first 8 bytes of `key` as a big-endian integer, zero-padded.
-#[inline]
-fn key_prefix(key: &[u8]) -> u64 {
-    match key.first_chunk::<8>() {
-        Some(p) => u64::from_be_bytes(*p),
-        None => {
-            let mut p = [0u8; 8];
-            p[..key.len()].copy_from_slice(key);
-            u64::from_be_bytes(p)
-        }
-    }
 }
 
 impl FlatIndex {
