@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::bloom::bloom_hash;
 use super::compaction::{CompactionOptions, pending_compaction_bytes, slowdown_factor};
 use super::entry::{EntryIter, cmp_internal, cmp_keys};
 use super::io::FileSystem;
@@ -151,12 +152,16 @@ impl Version {
     /// The files that may hold `key`, newest first: every level-0 file whose range
     /// holds it, then at most one per deeper level.
     fn files_for<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a Arc<LiveFile>> + 'a {
+        use std::cmp::Ordering::{Greater, Less};
+        let holds = move |f: &&Arc<LiveFile>| {
+            cmp_keys(&f.meta.min_key, key) != Greater && cmp_keys(&f.meta.max_key, key) != Less
+        };
         let l0 = self.levels.first().into_iter().flatten();
         let deeper = self.levels.iter().skip(1).filter_map(move |files| {
-            let i = files.partition_point(|f| f.meta.max_key.as_slice() < key);
-            files.get(i).filter(|f| f.meta.min_key.as_slice() <= key)
+            let i = files.partition_point(|f| cmp_keys(&f.meta.max_key, key) == Less);
+            files.get(i).filter(holds)
         });
-        l0.filter(move |f| f.meta.overlaps(key, key)).chain(deeper)
+        l0.filter(holds).chain(deeper)
     }
 
     /// The newest version of `key` at or below `read_ts`: `Some(Some(value))`,
@@ -167,8 +172,9 @@ impl Version {
                 return Ok(Some(v.map(<[u8]>::to_vec)));
             }
         }
+        let hash = bloom_hash(key);
         for f in self.files_for(key) {
-            if let Some((_, v)) = f.table.get(key, read_ts)? {
+            if let Some((_, v)) = f.table.get_hashed(key, hash, read_ts)? {
                 return Ok(Some(v));
             }
         }
@@ -182,8 +188,9 @@ impl Version {
                 return Ok(Some(ts));
             }
         }
+        let hash = bloom_hash(key);
         for f in self.files_for(key) {
-            if let Some((ts, _)) = f.table.get(key, u64::MAX)? {
+            if let Some((ts, _)) = f.table.get_hashed(key, hash, u64::MAX)? {
                 return Ok(Some(ts));
             }
         }

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::storage::bloom::BloomFilter;
+use crate::storage::bloom::{BloomFilter, bloom_hash};
 use crate::storage::cache::BlockCache;
 use crate::storage::entry::cmp_internal;
 use crate::storage::sstable::block::{Block, BlockCursor};
@@ -169,7 +169,18 @@ impl Table {
     /// The newest version of `key` with timestamp `<= read_ts`: `Some((ts, value))`,
     /// where a `None` value is a tombstone; `None` when the file holds no such version.
     pub fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
-        if !self.bloom.may_contain(key) {
+        self.get_hashed(key, bloom_hash(key), read_ts)
+    }
+
+    /// [`Table::get`] with the key's [`bloom_hash`] already computed (a lookup that
+    /// probes several files hashes the key once).
+    pub fn get_hashed(
+        &self,
+        key: &[u8],
+        hash: u64,
+        read_ts: u64,
+    ) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        if !self.bloom.may_contain_hash(hash) {
             return Ok(None);
         }
         let i = self.find_block(key, read_ts);
