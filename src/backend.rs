@@ -150,6 +150,20 @@ pub struct ScanOptions {
 pub trait KvCursor: Send {
     /// The next pair, or `None` at the end.
     fn next_entry(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>>;
+
+    /// The next pair written into `key` and `value` (their contents replaced, their
+    /// allocations reused where the cursor can); `false` at the end, when their contents
+    /// are unspecified. The default moves in what [`KvCursor::next_entry`] returns.
+    fn next_into(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
+        match self.next_entry()? {
+            Some((k, v)) => {
+                *key = k;
+                *value = v;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
 }
 
 /// How a row write treats an existing row.

@@ -180,19 +180,21 @@ pub unsafe extern "C" fn sochdb_iter_next(
             Cursor::Done => return Ok(SOCHDB_NOT_FOUND),
             Cursor::Failed(status, msg) => return Err(Error::from_status(*status, msg.clone())),
         };
+        // The entry goes into the buffers of the previous one (whose views this call
+        // invalidates anyway).
+        let (k, v) = &mut state.current;
         let step = match &it.txn {
             // Hold the transaction for the step: it must still be open.
-            Some(t) => t.active().and_then(|_held| cursor.next_entry()),
-            None => it.db.backend().and_then(|_| cursor.next_entry()),
+            Some(t) => t.active().and_then(|_held| cursor.next_into(k, v)),
+            None => it.db.backend().and_then(|_| cursor.next_into(k, v)),
         };
         match step {
-            Ok(Some(entry)) => {
-                state.current = entry;
+            Ok(true) => {
                 args::set(key, sochdb_slice::of(&state.current.0));
                 args::set(value, sochdb_slice::of(&state.current.1));
                 Ok(SOCHDB_OK)
             }
-            Ok(None) => {
+            Ok(false) => {
                 state.cursor = Cursor::Done;
                 state.current = (Vec::new(), Vec::new());
                 Ok(SOCHDB_NOT_FOUND)

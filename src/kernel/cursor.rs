@@ -65,7 +65,10 @@ impl ScanProgress {
 /// (buffered) writes as of the moment the scan began.
 pub struct MergedCursor {
     /// The engine's entries (`None` for a range that holds no key).
-    engine: Option<Peekable<EngineIter>>,
+    engine: Option<EngineIter>,
+    /// The engine's next entry when it was read ahead to be compared with the own
+    /// writes (`None` when nothing was read ahead, or the engine is exhausted).
+    head: Option<(Vec<u8>, Vec<u8>)>,
     /// The transaction's own writes in the range, in scan order (`None` = deleted).
     own: Peekable<std::vec::IntoIter<OwnWrite>>,
     /// Descending order.
@@ -88,7 +91,8 @@ impl MergedCursor {
         progress: Option<Arc<Mutex<ScanProgress>>>,
     ) -> MergedCursor {
         MergedCursor {
-            engine: engine.map(Iterator::peekable),
+            engine,
+            head: None,
             own: own.into_iter().peekable(),
             reverse,
             remaining: limit,
@@ -97,34 +101,38 @@ impl MergedCursor {
         }
     }
 
+    /// Reads the engine's next entry ahead into `head` if it is not there yet.
+    fn fill_head(&mut self) -> Result<()> {
+        if self.head.is_none()
+            && let Some(engine) = self.engine.as_mut()
+        {
+            self.head = engine.next().transpose()?;
+        }
+        Ok(())
+    }
+
     fn next_merged(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
         loop {
-            let Some(engine) = self.engine.as_mut() else {
+            if self.engine.is_none() {
                 return Ok(self.own.by_ref().find_map(|(k, v)| v.map(|v| (k, v))));
-            };
-            if let Some(Err(_)) = engine.peek() {
-                if let Some(Err(e)) = engine.next() {
-                    return Err(e);
-                }
             }
-            let e_key = match engine.peek() {
-                Some(Ok((k, _))) => Some(k),
-                _ => None,
-            };
+            self.fill_head()?;
+            let reverse = self.reverse;
+            let e_key = self.head.as_ref().map(|(k, _)| k.as_slice());
             let o_key = self.own.peek().map(|(k, _)| k);
             let take_own = match (e_key, o_key) {
                 (None, None) => return Ok(None),
                 (Some(_), None) => false,
                 (None, Some(_)) => true,
                 (Some(e), Some(o)) => {
-                    let ord = if self.reverse {
-                        o.cmp(e).reverse()
+                    let ord = if reverse {
+                        o.as_slice().cmp(e).reverse()
                     } else {
-                        o.cmp(e)
+                        o.as_slice().cmp(e)
                     };
                     if ord == Ordering::Equal {
                         // The transaction's own write shadows the stored version.
-                        engine.next();
+                        self.head = None;
                     }
                     ord != Ordering::Greater
                 }
@@ -136,10 +144,26 @@ impl MergedCursor {
                     None => return Ok(None),
                 }
             }
-            match engine.next() {
-                Some(Ok(kv)) => return Ok(Some(kv)),
-                Some(Err(e)) => return Err(e),
-                None => return Ok(None),
+            return Ok(self.head.take());
+        }
+    }
+
+    /// Counts a returned entry (or the end) against the limit and the progress record.
+    fn record(&mut self, key: Option<&[u8]>) {
+        match key {
+            Some(k) => {
+                if let Some(r) = self.remaining.as_mut() {
+                    *r -= 1;
+                }
+                if let Some(p) = &self.progress {
+                    p.lock().last = Some(k.to_vec());
+                }
+            }
+            None => {
+                self.finished = true;
+                if let Some(p) = &self.progress {
+                    p.lock().done = true;
+                }
             }
         }
     }
@@ -165,23 +189,31 @@ impl KvCursor for MergedCursor {
         if self.finished || self.remaining == Some(0) {
             return Ok(None);
         }
-        match self.next_merged()? {
-            Some((k, v)) => {
-                if let Some(r) = self.remaining.as_mut() {
-                    *r -= 1;
-                }
-                if let Some(p) = &self.progress {
-                    p.lock().last = Some(k.clone());
-                }
-                Ok(Some((k, v)))
-            }
-            None => {
-                self.finished = true;
-                if let Some(p) = &self.progress {
-                    p.lock().done = true;
-                }
-                Ok(None)
-            }
+        let next = self.next_merged()?;
+        self.record(next.as_ref().map(|(k, _)| k.as_slice()));
+        Ok(next)
+    }
+
+    fn next_into(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
+        if self.finished || self.remaining == Some(0) {
+            return Ok(false);
         }
+        // No own write left and nothing read ahead: the engine writes straight into
+        // the caller's buffers.
+        let got = match self.engine.as_mut() {
+            Some(engine) if self.head.is_none() && self.own.peek().is_none() => {
+                engine.next_into(key, value)?
+            }
+            _ => match self.next_merged()? {
+                Some((k, v)) => {
+                    *key = k;
+                    *value = v;
+                    true
+                }
+                None => false,
+            },
+        };
+        self.record(got.then_some(key.as_slice()));
+        Ok(got)
     }
 }

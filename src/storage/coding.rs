@@ -126,33 +126,54 @@ impl<'a> Reader<'a> {
     /// Reads an unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
     #[inline]
     pub fn varint(&mut self) -> Result<u64, DecodeError> {
-        // Fast path: most lengths and small numbers take one byte.
-        if let Some(&b) = self.buf.get(self.pos)
-            && b < 0x80
+        // Fast paths: lengths and small numbers take one byte, timestamps a few.
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
+        if let Some(&b0) = rest.first()
+            && b0 < 0x80
         {
             self.pos += 1;
-            return Ok(u64::from(b));
+            return Ok(u64::from(b0));
+        }
+        if let Some(&[b0, b1]) = rest.first_chunk::<2>()
+            && b1 < 0x80
+        {
+            self.pos += 2;
+            return Ok(u64::from(b0 & 0x7f) | u64::from(b1) << 7);
+        }
+        if let Some(&[b0, b1, b2]) = rest.first_chunk::<3>()
+            && b1 >= 0x80
+            && b2 < 0x80
+        {
+            self.pos += 3;
+            return Ok(u64::from(b0 & 0x7f) | u64::from(b1 & 0x7f) << 7 | u64::from(b2) << 14);
         }
         self.varint_slow()
     }
 
+    #[cold]
     fn varint_slow(&mut self) -> Result<u64, DecodeError> {
+        let rest = self.buf.get(self.pos..).unwrap_or(&[]);
         let mut v: u64 = 0;
-        for i in 0..10 {
-            let b = self.u8()?;
+        for (i, &b) in rest.iter().take(10).enumerate() {
             let part = u64::from(b & 0x7f);
             if i == 9 && part > 1 {
                 return Err(DecodeError("varint overflows 64 bits"));
             }
             v |= part << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(v);
             }
         }
-        Err(DecodeError("varint longer than 10 bytes"))
+        if rest.len() < 10 {
+            Err(DecodeError("length runs past the end"))
+        } else {
+            Err(DecodeError("varint longer than 10 bytes"))
+        }
     }
 
     /// Reads a varint that must fit in `usize` and be at most `max`.
+    #[inline]
     pub fn varint_len(&mut self, max: usize) -> Result<usize, DecodeError> {
         let v = self.varint()?;
         match usize::try_from(v) {
@@ -180,6 +201,32 @@ mod tests {
             let mut r = Reader::new(&buf);
             assert_eq!(r.varint(), Ok(v));
             assert_eq!(r.remaining(), 0);
+        }
+    }
+
+    #[test]
+    fn varints_after_other_bytes_and_cut_short() {
+        for v in [
+            0u64,
+            5,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            u64::MAX,
+        ] {
+            let mut buf = vec![0xaa, 0x01];
+            put_varint(&mut buf, v);
+            buf.push(0x7f);
+            let mut r = Reader::at(&buf, 2).unwrap();
+            assert_eq!(r.varint(), Ok(v));
+            assert_eq!(r.u8(), Ok(0x7f));
+            for cut in 3..buf.len() - 1 {
+                let mut r = Reader::at(&buf[..cut], 2).unwrap();
+                assert!(r.varint().is_err(), "{v} cut at {cut}");
+            }
         }
     }
 

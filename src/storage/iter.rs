@@ -39,6 +39,12 @@ impl EngineIter {
         }
     }
 
+    /// The next live pair written into `key` and `value`, reusing their allocations;
+    /// `false` at the end (and after an error).
+    pub fn next_into(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
+        self.inner.next_into(key, value)
+    }
+
     /// The read timestamp the iterator reads at.
     pub fn read_ts(&self) -> u64 {
         self.read_ts

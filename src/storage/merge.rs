@@ -89,6 +89,34 @@ impl MergeIter {
         r
     }
 
+    /// `next` while moving forward: every source is at or after the current entry, so
+    /// only the current source and those holding the same version (duplicates) move;
+    /// the current key is compared in place, never copied.
+    fn next_forward(&mut self) -> Result<()> {
+        let Some(cur) = self.current else {
+            return Ok(());
+        };
+        let r = (|| {
+            for i in 0..self.children.len() {
+                let dup = i != cur
+                    && match (self.children.get(i), self.children.get(cur)) {
+                        (Some(o), Some(c)) => o.valid() && o.ts() == c.ts() && o.key() == c.key(),
+                        _ => false,
+                    };
+                if dup && let Some(o) = self.children.get_mut(i) {
+                    o.next()?;
+                }
+            }
+            match self.children.get_mut(cur) {
+                Some(c) => c.next(),
+                None => Ok(()),
+            }
+        })();
+        self.on_error(r)?;
+        self.find_smallest();
+        Ok(())
+    }
+
     fn current_child(&self) -> Option<&dyn EntryIter> {
         self.current
             .and_then(|i| self.children.get(i))
@@ -149,6 +177,9 @@ impl EntryIter for MergeIter {
         let Some(cur) = self.current_child().filter(|c| c.valid()) else {
             return Ok(());
         };
+        if self.direction == Direction::Forward {
+            return self.next_forward();
+        }
         let (key, ts) = (cur.key().to_vec(), cur.ts());
         let r = (|| {
             if self.direction == Direction::Reverse {
@@ -340,45 +371,85 @@ impl<I: EntryIter> LiveIter<I> {
         Ok(())
     }
 
-    fn step_forward(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// The next live pair moving forward, into `key` and `value`.
+    fn step_forward(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
         while self.inner.valid() {
-            let key = self.inner.key().to_vec();
-            if self.above_end(&key) {
-                return Ok(None);
+            key.clear();
+            key.extend_from_slice(self.inner.key());
+            if self.above_end(key) {
+                return Ok(false);
             }
+            // The newest version at or below read_ts: Some(true) a value, Some(false) a
+            // tombstone.
             let mut found = None;
             while self.inner.valid() && self.inner.key() == key.as_slice() {
                 if found.is_none() && self.inner.ts() <= self.read_ts {
-                    found = Some(self.inner.value().map(<[u8]>::to_vec));
+                    found = Some(take_value(self.inner.value(), value));
                 }
                 self.inner.next()?;
             }
-            if let Some(Some(v)) = found {
-                return Ok(Some((key, v)));
+            if found == Some(true) {
+                return Ok(true);
             }
         }
-        Ok(None)
+        Ok(false)
     }
 
-    fn step_backward(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
+    /// The next live pair moving backward, into `key` and `value`.
+    fn step_backward(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
         while self.inner.valid() {
-            let key = self.inner.key().to_vec();
-            if self.below_start(&key) {
-                return Ok(None);
+            key.clear();
+            key.extend_from_slice(self.inner.key());
+            if self.below_start(key) {
+                return Ok(false);
             }
             // Versions come oldest first here: the last one at or below read_ts wins.
-            let mut found: Option<Option<Vec<u8>>> = None;
+            let mut found = None;
             while self.inner.valid() && self.inner.key() == key.as_slice() {
                 if self.inner.ts() <= self.read_ts {
-                    found = Some(self.inner.value().map(<[u8]>::to_vec));
+                    found = Some(take_value(self.inner.value(), value));
                 }
                 self.inner.prev()?;
             }
-            if let Some(Some(v)) = found {
-                return Ok(Some((key, v)));
+            if found == Some(true) {
+                return Ok(true);
             }
         }
-        Ok(None)
+        Ok(false)
+    }
+
+    /// The next live pair written into `key` and `value` (allocations reused); `false`
+    /// once exhausted. After an error, every later call returns `false`.
+    pub fn next_into(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let r = (|| {
+            if !self.positioned {
+                self.position()?;
+            }
+            if self.reverse {
+                self.step_backward(key, value)
+            } else {
+                self.step_forward(key, value)
+            }
+        })();
+        if !matches!(r, Ok(true)) {
+            self.done = true;
+        }
+        r
+    }
+}
+
+/// Copies a version's value into `out`: true for a value, false for a tombstone.
+fn take_value(v: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+    match v {
+        Some(v) => {
+            out.clear();
+            out.extend_from_slice(v);
+            true
+        }
+        None => false,
     }
 }
 
@@ -386,29 +457,11 @@ impl<I: EntryIter> Iterator for LiveIter<I> {
     type Item = Result<(Vec<u8>, Vec<u8>)>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let r = (|| {
-            if !self.positioned {
-                self.position()?;
-            }
-            if self.reverse {
-                self.step_backward()
-            } else {
-                self.step_forward()
-            }
-        })();
-        match r {
-            Ok(Some(kv)) => Some(Ok(kv)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
+        let (mut key, mut value) = (Vec::new(), Vec::new());
+        match self.next_into(&mut key, &mut value) {
+            Ok(true) => Some(Ok((key, value))),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
         }
     }
 }

@@ -274,6 +274,15 @@ impl Engine {
             inner.workers.lock().push(compactor);
             // The layout read from the manifest may already call for compaction.
             shared.wake_compactor();
+            // A large replayed memtable goes to a level-0 file in the background: reads
+            // of its keys then use a block index, a filter and the block cache instead of
+            // a skip list built by the replay, and the next open replays less.
+            if shared.current().mem.approximate_bytes() >= shared.opts.memtable_budget / 4 {
+                shared.pipeline.exclusive(|last_ts| {
+                    shared.freeze_locked(last_ts);
+                    ((), true)
+                })?;
+            }
         }
         Ok(Engine { inner })
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use crate::storage::MAX_KEY_LEN;
 use crate::storage::coding::{DecodeError, Reader, put_u32, put_varint};
-use crate::storage::entry::cmp_internal;
+use crate::storage::entry::{cmp_internal, common_prefix, key_prefix};
 
 /// Default number of entries between restart points.
 pub const DEFAULT_RESTART_INTERVAL: usize = 16;
@@ -114,15 +114,34 @@ impl BlockBuilder {
     }
 }
 
-/// A decoded, validated block.
-#[derive(Debug)]
+/// A decoded, validated block. Cloning is cheap: the contents are shared.
+#[derive(Debug, Clone)]
 pub struct Block {
     /// The block's contents (without the CRC trailer).
-    data: Vec<u8>,
+    data: Arc<[u8]>,
     /// Where the restart array starts (= end of the entries).
     restarts_start: usize,
     /// Number of restart points.
     num_restarts: usize,
+    /// The restart points `1..=hinted` with their key prefixes, read once when the
+    /// block is decoded: a search among them touches none of the block's bytes unless
+    /// two prefixes tie, and starts its scan without reading the restart array.
+    hints: [RestartHint; HINTS],
+    /// How many of `hints` are filled (0 when a restart entry did not decode: the
+    /// search then reads the block and reports the damage).
+    hinted: usize,
+}
+
+/// Restart points (after the first) whose key prefixes a [`Block`] keeps.
+const HINTS: usize = 4;
+
+/// A restart point as a [`Block`] keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+struct RestartHint {
+    /// The first 8 bytes of its key ([`key_prefix`]).
+    prefix: u64,
+    /// Its offset in the block.
+    offset: usize,
 }
 
 impl Block {
@@ -143,10 +162,12 @@ impl Block {
             .filter(|&a| a <= len)
             .ok_or(DecodeError("restart array larger than the block"))?;
         let restarts_start = len - array_len;
-        let block = Block {
-            data,
+        let mut block = Block {
+            data: data.into(),
             restarts_start,
             num_restarts: n,
+            hints: [RestartHint::default(); HINTS],
+            hinted: 0,
         };
         let mut prev = None;
         for i in 0..n {
@@ -160,12 +181,139 @@ impl Block {
             }
             prev = Some(off);
         }
+        let mut hints = [RestartHint::default(); HINTS];
+        let mut hinted = 0;
+        for (i, h) in (1..n).zip(hints.iter_mut()) {
+            match (block.restart(i), block.restart_entry(i)) {
+                (Ok(offset), Ok((key, _))) => {
+                    *h = RestartHint {
+                        prefix: key_prefix(key),
+                        offset,
+                    };
+                    hinted = i;
+                }
+                _ => {
+                    hinted = 0;
+                    break;
+                }
+            }
+        }
+        block.hints = hints;
+        block.hinted = hinted;
         Ok(block)
     }
 
+    /// The offset of restart point `i`, from the hints when they hold it.
+    #[inline]
+    fn restart_offset(&self, i: usize) -> Result<usize, DecodeError> {
+        match i.checked_sub(1) {
+            // Restart 0 is at offset 0 (checked by `decode`).
+            None => Ok(0),
+            Some(h) if h < self.hinted => Ok(self.hints[h].offset),
+            Some(_) => self.restart(i),
+        }
+    }
+
+    #[inline]
     fn restart(&self, i: usize) -> Result<usize, DecodeError> {
-        let mut r = Reader::at(&self.data, self.restarts_start + 4 * i)?;
-        Ok(r.u32()? as usize)
+        let at = self.restarts_start + 4 * i;
+        match self.data.get(at..).and_then(<[u8]>::first_chunk::<4>) {
+            Some(b) => Ok(u32::from_le_bytes(*b) as usize),
+            None => Err(DecodeError("restart point past the end of the block")),
+        }
+    }
+
+    /// The entries area (everything before the restart array).
+    #[inline]
+    fn entries(&self) -> &[u8] {
+        self.data.get(..self.restarts_start).unwrap_or(&[])
+    }
+
+    /// Key and timestamp of the entry at restart point `i`, read in place (a restart
+    /// entry stores its whole key).
+    fn restart_entry(&self, i: usize) -> Result<(&[u8], u64), DecodeError> {
+        let mut r = Reader::at(self.entries(), self.restart(i)?)?;
+        let h = Header::read(&mut r)?;
+        if h.shared != 0 {
+            return Err(DecodeError("entry key length inconsistent with its prefix"));
+        }
+        Ok((r.bytes(h.unshared)?, h.ts))
+    }
+
+    /// The last restart point whose entry is before `(key, ts)`, or 0 when there is
+    /// none: a lookup scans forward from there.
+    fn restart_before(&self, key: &[u8], ts: u64) -> Result<usize, DecodeError> {
+        let (mut lo, mut hi) = (0, self.num_restarts - 1);
+        let all_hinted = hi <= self.hinted;
+        let p = key_prefix(key);
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            let by_prefix = match self.hints.get(mid - 1) {
+                Some(h) if all_hinted => h.prefix.cmp(&p),
+                _ => Ordering::Equal,
+            };
+            let before = match by_prefix {
+                Ordering::Less => true,
+                Ordering::Greater => false,
+                Ordering::Equal => {
+                    let (k, t) = self.restart_entry(mid)?;
+                    cmp_internal(k, t, key, ts) == Ordering::Less
+                }
+            };
+            if before {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// The first entry at or after `(key, ts)`, found without building any key: `None`
+    /// when every entry of the block is before it.
+    ///
+    /// The scan from the restart point keeps only `m`, the length of the common prefix
+    /// of the previous entry's key and `key`. An entry sharing `s <= m` bytes with its
+    /// predecessor agrees with `key` on those `s` bytes, so its own suffix decides; one
+    /// sharing more than `m` bytes agrees with its predecessor where the predecessor
+    /// first differs from `key` (from below), so it is still before `key`.
+    pub fn find(&self, key: &[u8], ts: u64) -> Result<Option<Found>, DecodeError> {
+        let entries = self.entries();
+        let mut r = Reader::at(entries, self.restart_offset(self.restart_before(key, ts)?)?)?;
+        let (mut m, mut prev_len) = (0usize, 0usize);
+        while r.pos() < entries.len() {
+            let h = Header::read(&mut r)?;
+            if h.shared > prev_len || h.shared + h.unshared > MAX_KEY_LEN {
+                return Err(DecodeError("entry key length inconsistent with its prefix"));
+            }
+            let suffix = r.bytes(h.unshared)?;
+            let value = h.value(&mut r)?;
+            let key_order = if h.shared <= m {
+                let rest = key.get(h.shared..).unwrap_or(&[]);
+                let c = common_prefix(suffix, rest);
+                m = h.shared + c;
+                match (suffix.get(c), rest.get(c)) {
+                    (Some(a), Some(b)) => a.cmp(b),
+                    (a, b) => a.is_some().cmp(&b.is_some()),
+                }
+            } else {
+                Ordering::Less
+            };
+            if key_order.then(ts.cmp(&h.ts)) != Ordering::Less {
+                return Ok(Some(Found {
+                    same_key: key_order == Ordering::Equal,
+                    ts: h.ts,
+                    value,
+                }));
+            }
+            prev_len = h.shared + h.unshared;
+        }
+        Ok(None)
+    }
+
+    /// The bytes of a value that [`Block::find`] returned.
+    pub fn value(&self, at: (usize, usize)) -> Option<&[u8]> {
+        self.data.get(at.0..at.0.checked_add(at.1)?)
     }
 
     /// Bytes of the block's contents.
@@ -174,11 +322,59 @@ impl Block {
     }
 }
 
+/// Where [`Block::find`] landed: the first entry at or after the key looked up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// True when the entry's key is the key looked up.
+    pub same_key: bool,
+    /// The entry's timestamp.
+    pub ts: u64,
+    /// Offset and length of its value in the block, `None` for a tombstone.
+    pub value: Option<(usize, usize)>,
+}
+
+/// The fixed part of an entry: `shared, unshared, ts, vtag` varints.
+struct Header {
+    /// Bytes of the key taken from the previous entry.
+    shared: usize,
+    /// Bytes of the key stored in this entry.
+    unshared: usize,
+    /// The timestamp.
+    ts: u64,
+    /// 0 for a tombstone, `len + 1` for a value of `len` bytes.
+    vtag: u64,
+}
+
+impl Header {
+    #[inline(always)]
+    fn read(r: &mut Reader<'_>) -> Result<Header, DecodeError> {
+        Ok(Header {
+            shared: r.varint_len(MAX_KEY_LEN)?,
+            unshared: r.varint_len(MAX_KEY_LEN)?,
+            ts: r.varint()?,
+            vtag: r.varint()?,
+        })
+    }
+
+    /// Reads past the value (which follows the key suffix) and returns where it lies.
+    #[inline]
+    fn value(&self, r: &mut Reader<'_>) -> Result<Option<(usize, usize)>, DecodeError> {
+        if self.vtag == 0 {
+            return Ok(None);
+        }
+        let len =
+            usize::try_from(self.vtag - 1).map_err(|_| DecodeError("value length too large"))?;
+        let start = r.pos();
+        r.bytes(len)?;
+        Ok(Some((start, len)))
+    }
+}
+
 /// A position inside a [`Block`], movable both ways.
 #[derive(Debug)]
 pub struct BlockCursor {
     /// The block.
-    block: Arc<Block>,
+    block: Block,
     /// Offset of the current entry.
     cur: usize,
     /// Offset just past the current entry.
@@ -195,7 +391,7 @@ pub struct BlockCursor {
 
 impl BlockCursor {
     /// A cursor over `block`, not yet positioned.
-    pub fn new(block: Arc<Block>) -> BlockCursor {
+    pub fn new(block: Block) -> BlockCursor {
         BlockCursor {
             block,
             cur: 0,
@@ -205,6 +401,17 @@ impl BlockCursor {
             value: None,
             valid: false,
         }
+    }
+
+    /// Moves the cursor to another block, keeping its key buffer; not yet positioned.
+    pub fn reset(&mut self, block: Block) {
+        self.block = block;
+        self.cur = 0;
+        self.next = 0;
+        self.key.clear();
+        self.ts = 0;
+        self.value = None;
+        self.valid = false;
     }
 
     /// True when on an entry.
@@ -234,37 +441,25 @@ impl BlockCursor {
     /// Decodes the entry at `offset`, whose predecessor's key is in `self.key`.
     fn decode_at(&mut self, offset: usize) -> Result<(), DecodeError> {
         self.valid = false;
-        let entries = &self.block.data[..self.block.restarts_start];
-        let mut r = Reader::at(entries, offset)?;
-        let shared = r.varint_len(MAX_KEY_LEN)?;
-        let unshared = r.varint_len(MAX_KEY_LEN)?;
-        let ts = r.varint()?;
-        let vtag = r.varint()?;
-        if shared > self.key.len() || shared + unshared > MAX_KEY_LEN {
+        let mut r = Reader::at(self.block.entries(), offset)?;
+        let h = Header::read(&mut r)?;
+        if h.shared > self.key.len() || h.shared + h.unshared > MAX_KEY_LEN {
             return Err(DecodeError("entry key length inconsistent with its prefix"));
         }
-        let suffix = r.bytes(unshared)?;
-        let value = if vtag == 0 {
-            None
-        } else {
-            let len =
-                usize::try_from(vtag - 1).map_err(|_| DecodeError("value length too large"))?;
-            let start = r.pos();
-            r.bytes(len)?;
-            Some((start, len))
-        };
-        self.key.truncate(shared);
+        let suffix = r.bytes(h.unshared)?;
+        let value = h.value(&mut r)?;
+        self.key.truncate(h.shared);
         self.key.extend_from_slice(suffix);
         self.cur = offset;
         self.next = r.pos();
-        self.ts = ts;
+        self.ts = h.ts;
         self.value = value;
         self.valid = true;
         Ok(())
     }
 
     fn decode_restart(&mut self, i: usize) -> Result<(), DecodeError> {
-        let off = self.block.restart(i)?;
+        let off = self.block.restart_offset(i)?;
         self.key.clear();
         self.decode_at(off)
     }
@@ -285,16 +480,7 @@ impl BlockCursor {
 
     /// Moves to the first entry at or after `(key, ts)`; invalid when there is none.
     pub fn seek(&mut self, key: &[u8], ts: u64) -> Result<(), DecodeError> {
-        let (mut lo, mut hi) = (0, self.block.num_restarts - 1);
-        while lo < hi {
-            let mid = (lo + hi).div_ceil(2);
-            self.decode_restart(mid)?;
-            if cmp_internal(&self.key, self.ts, key, ts) == Ordering::Less {
-                lo = mid;
-            } else {
-                hi = mid - 1;
-            }
-        }
+        let lo = self.block.restart_before(key, ts)?;
         self.decode_restart(lo)?;
         while cmp_internal(&self.key, self.ts, key, ts) == Ordering::Less {
             if self.next >= self.block.restarts_start {
@@ -356,14 +542,14 @@ mod tests {
 
     type Ent = (Vec<u8>, u64, Option<Vec<u8>>);
 
-    fn build(entries: &[Ent], interval: usize) -> Arc<Block> {
+    fn build(entries: &[Ent], interval: usize) -> Block {
         let mut b = BlockBuilder::new(interval);
         for (k, ts, v) in entries {
             b.add(k, *ts, v.as_deref());
         }
         let mut out = Vec::new();
         b.finish_into(&mut out);
-        Arc::new(Block::decode(out).unwrap())
+        Block::decode(out).unwrap()
     }
 
     fn sample() -> Vec<Ent> {
@@ -415,6 +601,85 @@ mod tests {
         }
     }
 
+    /// What `find` must return, computed by a plain scan.
+    fn find_by_scan(es: &[Ent], key: &[u8], ts: u64) -> Option<(bool, u64, Option<Vec<u8>>)> {
+        es.iter()
+            .find(|(k, t, _)| cmp_internal(k, *t, key, ts) != Ordering::Less)
+            .map(|(k, t, v)| (k.as_slice() == key, *t, v.clone()))
+    }
+
+    fn found(block: &Block, key: &[u8], ts: u64) -> Option<(bool, u64, Option<Vec<u8>>)> {
+        block.find(key, ts).unwrap().map(|f| {
+            let v = f.value.map(|at| block.value(at).unwrap().to_vec());
+            (f.same_key, f.ts, v)
+        })
+    }
+
+    #[test]
+    fn find_agrees_with_a_scan_at_every_entry_and_between() {
+        // Keys that share prefixes of every length, keys that are prefixes of others,
+        // several versions per key, and a one-entry block.
+        let mut es: Vec<Ent> = Vec::new();
+        let keys: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"a".to_vec(),
+            b"aa".to_vec(),
+            b"aaa".to_vec(),
+            b"aab".to_vec(),
+            b"ab".to_vec(),
+            b"abcdefghij".to_vec(),
+            b"abcdefghijk".to_vec(),
+            b"abcdefghik".to_vec(),
+            b"abd".to_vec(),
+            b"b".to_vec(),
+            vec![b'b', 0],
+            vec![b'b', 0, 0],
+            b"ba".to_vec(),
+            vec![0xff; 9],
+        ];
+        for (i, k) in keys.iter().enumerate() {
+            for v in 0..(i % 3 + 1) as u64 {
+                let val = ((i as u64 + v) % 4 != 0).then(|| vec![i as u8; i + v as usize]);
+                es.push((k.clone(), 50 - 10 * v, val));
+            }
+        }
+        let mut probes = keys.clone();
+        probes.extend([
+            b"0".to_vec(),
+            b"aaaa".to_vec(),
+            b"abcdefghia".to_vec(),
+            b"abcdefghijj".to_vec(),
+            vec![b'b', 0, 0, 0],
+            b"c".to_vec(),
+            vec![0xff; 10],
+        ]);
+        let one = vec![(b"only".to_vec(), 7, Some(b"v".to_vec()))];
+        for (set, intervals) in [
+            (&es, &[1usize, 2, 3, 7, 8, 10, 16][..]),
+            (&one, &[1, 16][..]),
+        ] {
+            for &interval in intervals {
+                let block = build(set, interval);
+                for k in &probes {
+                    for ts in [0, 1, 9, 10, 20, 25, 30, 40, 50, 51, u64::MAX] {
+                        assert_eq!(
+                            found(&block, k, ts),
+                            find_by_scan(set, k, ts),
+                            "{k:?} @ {ts}, interval {interval}"
+                        );
+                        let mut c = BlockCursor::new(block.clone());
+                        c.seek(k, ts).unwrap();
+                        let want = find_by_scan(set, k, ts).map(|(_, t, v)| (t, v));
+                        assert_eq!(
+                            c.valid().then(|| (c.ts(), c.value().map(<[u8]>::to_vec))),
+                            want
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn malformed_blocks_are_rejected_without_panic() {
         assert!(Block::decode(vec![]).is_err());
@@ -424,13 +689,13 @@ mod tests {
         // A valid block with every byte of its entry area replaced must never panic.
         let es = sample();
         let block = build(&es, 4);
-        let data = block.data.clone();
+        let data = block.data.to_vec();
         for pos in 0..block.restarts_start {
             for val in [0u8, 0x7f, 0x80, 0xff] {
                 let mut d = data.clone();
                 d[pos] = val;
                 let Ok(b) = Block::decode(d) else { continue };
-                let mut c = BlockCursor::new(Arc::new(b));
+                let mut c = BlockCursor::new(b.clone());
                 let mut steps = 0;
                 if c.seek_to_first().is_ok() {
                     while c.valid() && steps < 1000 && c.next_entry().is_ok() {
@@ -439,6 +704,13 @@ mod tests {
                 }
                 let _ = c.seek_to_last().and_then(|_| c.prev_entry());
                 let _ = c.seek(b"key010", 5);
+                for probe in [&b"key010"[..], b"", b"key0", b"zzz"] {
+                    if let Ok(Some(f)) = b.find(probe, 5)
+                        && let Some(at) = f.value
+                    {
+                        assert!(b.value(at).is_some());
+                    }
+                }
             }
         }
     }

@@ -34,10 +34,18 @@ impl TableIter {
     }
 
     fn load(&mut self, i: usize) -> Result<&mut BlockCursor> {
-        self.cursor = None;
+        // The cursor's key buffer is kept from block to block.
+        let old = self.cursor.take();
         let block = self.table.data_block(i, self.fill_cache)?;
         self.block_idx = i;
-        Ok(self.cursor.insert(BlockCursor::new(block)))
+        let c = match old {
+            Some(mut c) => {
+                c.reset(block);
+                c
+            }
+            None => BlockCursor::new(block),
+        };
+        Ok(self.cursor.insert(c))
     }
 
     /// Runs a move on the block cursor, turning a decode error into Corruption and
@@ -149,7 +157,7 @@ impl EntryIter for TableIter {
 /// level of the tree): it behaves as one sorted source and opens one file at a time.
 pub struct ConcatIter {
     /// The files, in key order.
-    tables: Vec<Arc<Table>>,
+    tables: Arc<[Arc<Table>]>,
     /// Whether blocks read are put in the cache.
     fill_cache: bool,
     /// Index of the current file.
@@ -163,6 +171,12 @@ impl ConcatIter {
     /// their ranges do not overlap.
     pub fn new(mut tables: Vec<Arc<Table>>, fill_cache: bool) -> ConcatIter {
         tables.sort_by(|a, b| a.properties().min_key.cmp(&b.properties().min_key));
+        ConcatIter::sorted(tables.into(), fill_cache)
+    }
+
+    /// A cursor over `tables`, which the caller gives already in key order and with
+    /// ranges that do not overlap; the list is shared, not copied.
+    pub fn sorted(tables: Arc<[Arc<Table>]>, fill_cache: bool) -> ConcatIter {
         ConcatIter {
             tables,
             fill_cache,

@@ -5,13 +5,13 @@ use std::fmt::Display;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::storage::bloom::BloomFilter;
+use crate::storage::bloom::{BloomFilter, bloom_hash};
 use crate::storage::cache::BlockCache;
 use crate::storage::entry::cmp_internal;
 use crate::storage::sstable::block::{Block, BlockCursor};
 use crate::storage::sstable::file::BlockSource;
 use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, Footer};
-use crate::storage::sstable::index::{IndexEntry, decode_index};
+use crate::storage::sstable::index::{FlatIndex, decode_index};
 use crate::storage::sstable::iter::TableIter;
 use crate::storage::sstable::props::Properties;
 
@@ -23,8 +23,8 @@ pub struct Table {
     file_id: u64,
     /// The decoded footer.
     footer: Footer,
-    /// The index, one entry per data block.
-    index: Vec<IndexEntry>,
+    /// The index, one entry per data block, in flat form.
+    index: FlatIndex,
     /// The Bloom filter over user keys.
     bloom: BloomFilter,
     /// The properties block.
@@ -90,6 +90,7 @@ impl Table {
                 &"disagrees with the index",
             ));
         }
+        let index = FlatIndex::new(&index);
         let table = Table {
             source,
             file_id,
@@ -116,12 +117,11 @@ impl Table {
     /// Data block `i`, from the cache or read, checked and decoded (and then cached when
     /// `fill_cache`; without it the cache is only peeked: the lookup is not counted and
     /// the block not marked as used).
-    pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Arc<Block>> {
+    pub(crate) fn data_block(&self, i: usize, fill_cache: bool) -> Result<Block> {
         let handle = self
             .index
-            .get(i)
-            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?
-            .handle;
+            .handle(i)
+            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?;
         if let Some(cache) = &self.cache {
             let cached = if fill_cache {
                 cache.get(self.file_id, handle.offset)
@@ -132,26 +132,28 @@ impl Table {
                 return Ok(b);
             }
         }
-        let raw = self.read_raw(handle, "data block")?;
-        let block = Arc::new(
-            Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))?,
-        );
+        let block = self.read_block(handle)?;
         if fill_cache && let Some(cache) = &self.cache {
             cache.insert(self.file_id, handle.offset, block.clone());
         }
         Ok(block)
     }
 
+    /// Reads, checks and decodes the data block at `handle`.
+    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+        let raw = self.read_raw(handle, "data block")?;
+        Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))
+    }
+
     /// The Corruption error for a bad entry in data block `i`.
     pub(crate) fn block_corruption(&self, i: usize, why: impl Display) -> Error {
-        let offset = self.index.get(i).map_or(0, |e| e.handle.offset);
+        let offset = self.index.handle(i).map_or(0, |h| h.offset);
         self.corruption(offset, "data block", why)
     }
 
     /// Index of the first data block whose last entry is at or after `(key, ts)`.
     pub(crate) fn find_block(&self, key: &[u8], ts: u64) -> usize {
-        self.index
-            .partition_point(|e| cmp_internal(&e.last_key, e.last_ts, key, ts) == Ordering::Less)
+        self.index.find(key, ts)
     }
 
     /// Number of data blocks.
@@ -167,23 +169,70 @@ impl Table {
     /// The newest version of `key` with timestamp `<= read_ts`: `Some((ts, value))`,
     /// where a `None` value is a tombstone; `None` when the file holds no such version.
     pub fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
-        if !self.bloom.may_contain(key) {
+        self.get_hashed(key, bloom_hash(key), read_ts)
+    }
+
+    /// [`Table::get`] with the key's [`bloom_hash`] already computed (a lookup that
+    /// probes several files hashes the key once).
+    pub fn get_hashed(
+        &self,
+        key: &[u8],
+        hash: u64,
+        read_ts: u64,
+    ) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        if !self.bloom.may_contain_hash(hash) {
             return Ok(None);
         }
         let i = self.find_block(key, read_ts);
         if i == self.index.len() {
             return Ok(None);
         }
-        let mut c = BlockCursor::new(self.data_block(i, true)?);
-        c.seek(key, read_ts)
-            .map_err(|e| self.block_corruption(i, e))?;
-        if !c.valid() {
-            return Err(self.block_corruption(i, "block ends before its index key"));
+        let handle = self
+            .index
+            .handle(i)
+            .ok_or_else(|| Error::Internal(format!("data block {i} out of range")))?;
+        // A cached block is searched in place, under the cache's shared lock.
+        if let Some(cache) = &self.cache
+            && let Some(r) = cache.with(self.file_id, handle.offset, |b| {
+                self.get_in_block(b, i, key, read_ts)
+            })
+        {
+            return r;
         }
-        if c.key() != key {
+        let block = self.read_block(handle)?;
+        let r = self.get_in_block(&block, i, key, read_ts);
+        if let Some(cache) = &self.cache {
+            cache.insert(self.file_id, handle.offset, block);
+        }
+        r
+    }
+
+    /// The newest version of `key` at or below `read_ts` in data block `i`, which the
+    /// index says ends at or after it.
+    fn get_in_block(
+        &self,
+        block: &Block,
+        i: usize,
+        key: &[u8],
+        read_ts: u64,
+    ) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        let found = block
+            .find(key, read_ts)
+            .map_err(|e| self.block_corruption(i, e))?
+            .ok_or_else(|| self.block_corruption(i, "block ends before its index key"))?;
+        if !found.same_key {
             return Ok(None);
         }
-        Ok(Some((c.ts(), c.value().map(<[u8]>::to_vec))))
+        let value = match found.value {
+            None => None,
+            Some(at) => Some(
+                block
+                    .value(at)
+                    .ok_or_else(|| self.block_corruption(i, "value runs past the block"))?
+                    .to_vec(),
+            ),
+        };
+        Ok(Some((found.ts, value)))
     }
 
     /// A cursor over every version in the file that fills the block cache as it reads.
@@ -204,9 +253,10 @@ impl Table {
 
     /// Key and timestamp of the file's last entry.
     pub fn last_entry(&self) -> (&[u8], u64) {
-        self.index
-            .last()
-            .map_or((&[][..], 0), |e| (e.last_key.as_slice(), e.last_ts))
+        match self.index.len().checked_sub(1) {
+            Some(i) => (self.index.last_key(i), self.index.last_ts(i)),
+            None => (&[][..], 0),
+        }
     }
 
     /// The file's number.
@@ -231,8 +281,10 @@ impl Table {
 
     /// Bytes of memory held for the open file (index and filter).
     pub fn memory_bytes(&self) -> usize {
-        let index: usize = self.index.iter().map(|e| e.last_key.len() + 48).sum();
-        index + self.bloom.memory_bytes() + self.props.min_key.len() + self.props.max_key.len()
+        self.index.memory_bytes()
+            + self.bloom.memory_bytes()
+            + self.props.min_key.len()
+            + self.props.max_key.len()
     }
 
     /// Reads every data block (bypassing the cache) and checks every checksum, that
@@ -241,10 +293,10 @@ impl Table {
     pub fn verify(&self) -> Result<VerifySummary> {
         let mut prev: Option<(Vec<u8>, u64)> = None;
         let mut seen = Properties::default();
-        for (i, ie) in self.index.iter().enumerate() {
-            let raw = self.read_raw(ie.handle, "data block")?;
+        for (i, &handle) in self.index.handles().iter().enumerate() {
+            let raw = self.read_raw(handle, "data block")?;
             let block = Block::decode(raw).map_err(|e| self.block_corruption(i, e))?;
-            let mut c = BlockCursor::new(Arc::new(block));
+            let mut c = BlockCursor::new(block);
             c.seek_to_first().map_err(|e| self.block_corruption(i, e))?;
             while c.valid() {
                 let (k, ts) = (c.key(), c.ts());
@@ -284,7 +336,7 @@ impl Table {
             }
             let at_index = prev
                 .as_ref()
-                .is_some_and(|(k, ts)| *k == ie.last_key && *ts == ie.last_ts);
+                .is_some_and(|(k, ts)| k == self.index.last_key(i) && *ts == self.index.last_ts(i));
             if !at_index {
                 return Err(self.block_corruption(i, "last entry differs from the index"));
             }
