@@ -19,6 +19,7 @@
 //! `verify` ([`verify`]), `iter` (reads over ranges). See `docs/storage.md` for the
 //! on-disk formats and the commit, flush, compaction and recovery protocols.
 
+mod arena;
 mod batch;
 pub mod bloom;
 pub mod cache;
