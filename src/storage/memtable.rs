@@ -263,20 +263,29 @@ impl Memtable {
         }
         // Key order (batch order among equal keys), so each insert continues from the
         // previous one's path and the last operation on a key is the last of its run.
-        let mut order: Vec<(u64, u32)> = ops
+        // Sorted as plain integers (prefix, then position); only runs that share a
+        // prefix are then sorted by whole key. A batch holds at most MAX_BATCH_OPS
+        // (< 2^32) operations, so a position fits the low 32 bits.
+        let mut order: Vec<u128> = ops
             .iter()
             .enumerate()
-            .map(|(i, op)| (key_prefix(op.key()), i as u32))
+            .map(|(i, op)| (u128::from(key_prefix(op.key())) << 32) | i as u128)
             .collect();
-        order.sort_unstable_by(|a, b| {
-            a.0.cmp(&b.0)
-                .then_with(|| ops[a.1 as usize].key().cmp(ops[b.1 as usize].key()))
-                .then_with(|| a.1.cmp(&b.1))
-        });
-        for (i, &(_, at)) in order.iter().enumerate() {
-            let op = &ops[at as usize];
-            if let Some(&(_, after)) = order.get(i + 1)
-                && ops[after as usize].key() == op.key()
+        order.sort_unstable();
+        let at = |x: u128| (x & u128::from(u32::MAX)) as usize;
+        let mut run = 0;
+        while run < order.len() {
+            let prefix = order[run] >> 32;
+            let end = run + order[run..].partition_point(|x| x >> 32 == prefix);
+            if end - run > 1 {
+                order[run..end].sort_by(|a, b| ops[at(*a)].key().cmp(ops[at(*b)].key()));
+            }
+            run = end;
+        }
+        for (i, &x) in order.iter().enumerate() {
+            let op = &ops[at(x)];
+            if let Some(&after) = order.get(i + 1)
+                && ops[at(after)].key() == op.key()
             {
                 continue;
             }
