@@ -42,6 +42,15 @@ fn record_offsets(data: &[u8]) -> Vec<usize> {
     out
 }
 
+/// Where the last record of a segment ends (the zeroes written ahead follow).
+fn records_end(data: &[u8]) -> usize {
+    let mut pos = segment::HEADER_LEN;
+    while let Parsed::Record { len, .. } = record::parse(&data[pos..]) {
+        pos += len;
+    }
+    pos
+}
+
 fn keys(e: &Engine) -> Vec<u32> {
     e.iter(Bound::Unbounded, Bound::Unbounded, u64::MAX, false)
         .unwrap()
@@ -86,7 +95,11 @@ fn cut_tail_is_torn_and_earlier_commits_survive() {
     let seg = segments(dir.path()).pop().unwrap();
     let data = std::fs::read(&seg).unwrap();
     let last = *record_offsets(&data).last().unwrap();
-    let cut_to = data.len() - 3;
+    assert!(
+        data[records_end(&data)..].iter().all(|&b| b == 0) && data.len() > records_end(&data),
+        "zeroes are written ahead of the records"
+    );
+    let cut_to = records_end(&data) - 3;
     std::fs::write(&seg, &data[..cut_to]).unwrap();
 
     // A read-only open reports the torn tail but changes nothing.
@@ -118,20 +131,39 @@ fn cut_tail_is_torn_and_earlier_commits_survive() {
     e.close().unwrap();
     drop(e);
 
-    // Zeroes written over the tail (a file extended but never filled) are torn too.
+    // A record torn over the zeroes written ahead (its first bytes reached the disk,
+    // the rest did not) is a torn tail too, and the zeroes after it change nothing.
     commit_n(dir.path(), 100, 3, &opts);
+    let seg = segments(dir.path()).pop().unwrap();
+    let mut data = std::fs::read(&seg).unwrap();
+    let last = *record_offsets(&data).last().unwrap();
+    let end = records_end(&data);
+    for b in &mut data[last + 5..end] {
+        *b = 0;
+    }
+    std::fs::write(&seg, &data).unwrap();
+    let e = Engine::open(dir.path(), opts.clone()).unwrap();
+    let torn = e.recovery_report().torn_tail.clone().expect("torn tail");
+    assert_eq!(torn.offset, last as u64);
+    let mut want: Vec<u32> = (0..9).collect();
+    want.extend([100, 101]);
+    assert_eq!(keys(&e), want);
+    e.close().unwrap();
+    drop(e);
+
+    // A record whose write never happened leaves only zeroes: the segment simply ends
+    // before it (no torn tail: nothing was half written).
+    commit_n(dir.path(), 200, 3, &opts);
     let seg = segments(dir.path()).pop().unwrap();
     let mut data = std::fs::read(&seg).unwrap();
     let last = *record_offsets(&data).last().unwrap();
     for b in &mut data[last..] {
         *b = 0;
     }
-    data.extend_from_slice(&[0u8; 4096]);
     std::fs::write(&seg, &data).unwrap();
     let e = Engine::open(dir.path(), opts.clone()).unwrap();
-    assert!(e.recovery_report().torn_tail.is_some());
-    let mut want: Vec<u32> = (0..9).collect();
-    want.extend([100, 101]);
+    assert!(e.recovery_report().torn_tail.is_none());
+    want.extend([200, 201]);
     assert_eq!(keys(&e), want);
     let before = e.visible_ts();
     let mut b = WriteBatch::new();
@@ -155,9 +187,9 @@ fn damage_in_an_older_segment_is_corruption() {
     assert!(segs.len() >= 2);
     // The segment of the first open is no longer the newest: a cut tail there is damage.
     let old = &segs[0];
-    let len = std::fs::metadata(old).unwrap().len();
+    let end = records_end(&std::fs::read(old).unwrap()) as u64;
     let f = std::fs::OpenOptions::new().write(true).open(old).unwrap();
-    f.set_len(len - 2).unwrap();
+    f.set_len(end - 2).unwrap();
     drop(f);
     let err = Engine::open(dir.path(), opts.clone())
         .err()

@@ -113,7 +113,7 @@ pub unsafe extern "C" fn sochdb_batch_clear(
     err: *mut *mut sochdb_error,
 ) -> sochdb_status {
     guard_ok("sochdb_batch_clear", err, || {
-        *handle::get::<BatchObj>(batch)?.batch.lock() = WriteBatch::new();
+        handle::get::<BatchObj>(batch)?.batch.lock().clear();
         Ok(())
     })
 }

@@ -44,7 +44,7 @@ pub use options::DbOptions;
 pub use retry::run_in_txn;
 
 use cursor::MergedCursor;
-use oracle::{CheckSet, Oracle};
+use oracle::{CheckSet, CommitKeys, Oracle};
 use registry::{Entry, Registry};
 use stats::TxnCounters;
 use txn::{ReadKind, TxnLimits, TxnState};
@@ -330,13 +330,15 @@ impl Inner {
 
     /// Commits writes that read nothing (one-shot puts and deletes, batches): they
     /// cannot conflict, and are recorded for the transactions that can.
-    fn commit_blind(&self, batch: &WriteBatch) -> Result<u64> {
+    fn commit_blind(&self, ops: &[BatchOp]) -> Result<u64> {
         self.check_open()?;
         TxnCounters::bump(&self.counters.begun);
-        let keys: Vec<Arc<[u8]>> = batch.ops().iter().map(|op| Arc::from(op.key())).collect();
+        let mut keys = Some(CommitKeys::packed(ops.iter().map(BatchOp::key)));
         let oracle = &self.oracle;
-        let r = self.engine.commit_with(batch, None, &mut |ts| {
-            oracle.lock().record(ts, &keys);
+        let r = self.engine.commit_ops(ops, None, &mut |ts| {
+            if let Some(keys) = keys.take() {
+                oracle.lock().record_keys(ts, keys);
+            }
             Ok(())
         });
         match &r {
@@ -527,7 +529,7 @@ impl Backend for Database {
             None => {
                 let mut b = WriteBatch::new();
                 b.put(key, value)?;
-                self.inner.commit_blind(&b).map(|_| ())
+                self.inner.commit_blind(b.ops()).map(|_| ())
             }
             Some(_) => self.inner.with_txn(txn, true, |st| st.put(key, value)),
         }
@@ -539,7 +541,7 @@ impl Backend for Database {
             None => {
                 let mut b = WriteBatch::new();
                 b.delete(key)?;
-                self.inner.commit_blind(&b).map(|_| ())
+                self.inner.commit_blind(b.ops()).map(|_| ())
             }
             Some(_) => self.inner.with_txn(txn, true, |st| st.delete(key)),
         }
@@ -547,18 +549,14 @@ impl Backend for Database {
 
     fn write_batch(&self, ops: &[BatchOp]) -> Result<u64> {
         self.inner.check_open()?;
-        let mut b = WriteBatch::new();
         for op in ops {
             keys::check_user_key(op.key())?;
-            match op {
-                BatchOp::Put { key, value } => b.put(key, value)?,
-                BatchOp::Delete { key } => b.delete(key)?,
-            }
         }
-        if b.is_empty() {
+        if ops.is_empty() {
             return Ok(self.inner.engine.visible_ts());
         }
-        self.inner.commit_blind(&b)
+        // The engine checks the batch limits; the operations are not copied.
+        self.inner.commit_blind(ops)
     }
 
     fn scan(&self, txn: Option<TxnId>, opts: &ScanOptions) -> Result<Box<dyn KvCursor>> {

@@ -8,6 +8,11 @@
 //!
 //! Memory is bounded by pruning: records at or below the oldest snapshot of any open
 //! read-write transaction can never cause a conflict and are dropped.
+//!
+//! Recording is cheap and indexing is lazy: a commit's keys are appended to a log, and
+//! only a check moves the log's new records into the per-key index. Under a stream of
+//! plain writes with no transaction open, every record is pruned before any check, so
+//! no key is ever indexed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -29,13 +34,77 @@ pub struct CheckSet<'a> {
     pub ranges: &'a [KeyRange],
 }
 
+/// The keys one commit wrote.
+pub enum CommitKeys {
+    /// Keys a transaction already holds shared.
+    Shared(Vec<Arc<[u8]>>),
+    /// Keys copied back to back into one buffer (a plain write's batch).
+    Packed {
+        /// The keys, back to back.
+        bytes: Vec<u8>,
+        /// Where each key ends in `bytes`.
+        ends: Vec<usize>,
+    },
+}
+
+impl CommitKeys {
+    /// The keys of `keys`, copied into one buffer.
+    pub fn packed<'a>(keys: impl Iterator<Item = &'a [u8]>) -> CommitKeys {
+        let mut bytes = Vec::new();
+        let mut ends = Vec::new();
+        for k in keys {
+            bytes.extend_from_slice(k);
+            ends.push(bytes.len());
+        }
+        CommitKeys::Packed { bytes, ends }
+    }
+
+    /// Number of keys.
+    fn len(&self) -> usize {
+        match self {
+            CommitKeys::Shared(v) => v.len(),
+            CommitKeys::Packed { ends, .. } => ends.len(),
+        }
+    }
+
+    /// Calls `f` with each key, shared.
+    fn for_each_shared(&self, mut f: impl FnMut(Arc<[u8]>)) {
+        match self {
+            CommitKeys::Shared(v) => v.iter().for_each(|k| f(Arc::clone(k))),
+            CommitKeys::Packed { bytes, ends } => {
+                let mut start = 0;
+                for &end in ends {
+                    f(Arc::from(&bytes[start..end]));
+                    start = end;
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with each key.
+    fn for_each(&self, mut f: impl FnMut(&[u8])) {
+        match self {
+            CommitKeys::Shared(v) => v.iter().for_each(|k| f(k)),
+            CommitKeys::Packed { bytes, ends } => {
+                let mut start = 0;
+                for &end in ends {
+                    f(&bytes[start..end]);
+                    start = end;
+                }
+            }
+        }
+    }
+}
+
 /// The conflict-tracking table.
 #[derive(Default)]
 pub struct Oracle {
-    /// Newest commit timestamp of each key written above the horizon.
+    /// Newest commit timestamp of each key written by the indexed records.
     by_key: BTreeMap<Arc<[u8]>, u64>,
     /// Commits above the horizon, in timestamp order, with their keys.
-    log: VecDeque<(u64, Vec<Arc<[u8]>>)>,
+    log: VecDeque<(u64, CommitKeys)>,
+    /// The first `indexed` records of `log` are in `by_key`; the rest are not yet.
+    indexed: usize,
     /// Every commit at or below this timestamp was pruned.
     horizon: u64,
     /// Keys held in `log` (for stats).
@@ -53,7 +122,8 @@ impl Oracle {
 
     /// Checks a transaction; `Err` holds the reason for the `Conflict` error and the
     /// timestamp of the commit it lost to (which may not be visible yet).
-    pub fn check(&self, c: CheckSet<'_>) -> Result<(), (String, u64)> {
+    pub fn check(&mut self, c: CheckSet<'_>) -> Result<(), (String, u64)> {
+        self.index();
         let s = c.snapshot;
         if s < self.horizon {
             return Err((
@@ -113,14 +183,28 @@ impl Oracle {
 
     /// Records the keys a commit at `ts` writes.
     pub fn record(&mut self, ts: u64, keys: &[Arc<[u8]>]) {
-        if keys.is_empty() {
+        self.record_keys(ts, CommitKeys::Shared(keys.to_vec()));
+    }
+
+    /// Records the keys a commit at `ts` writes, as they are held.
+    pub fn record_keys(&mut self, ts: u64, keys: CommitKeys) {
+        if keys.len() == 0 {
             return;
         }
-        for k in keys {
-            self.by_key.insert(Arc::clone(k), ts);
-        }
         self.tracked_keys += keys.len();
-        self.log.push_back((ts, keys.to_vec()));
+        self.log.push_back((ts, keys));
+    }
+
+    /// Moves the records not yet indexed into `by_key` (in timestamp order, so each
+    /// key ends with its newest commit).
+    fn index(&mut self) {
+        let by_key = &mut self.by_key;
+        for (ts, keys) in self.log.iter().skip(self.indexed) {
+            keys.for_each_shared(|k| {
+                by_key.insert(k, *ts);
+            });
+        }
+        self.indexed = self.log.len();
     }
 
     /// Drops every record at or below `horizon`.
@@ -131,10 +215,14 @@ impl Oracle {
             }
             if let Some((ts, keys)) = self.log.pop_front() {
                 self.tracked_keys -= keys.len();
-                for k in keys {
-                    if self.by_key.get(&k) == Some(&ts) {
-                        self.by_key.remove(&k);
-                    }
+                if self.indexed > 0 {
+                    self.indexed -= 1;
+                    let by_key = &mut self.by_key;
+                    keys.for_each(|k| {
+                        if by_key.get(k) == Some(&ts) {
+                            by_key.remove(k);
+                        }
+                    });
                 }
             }
         }
@@ -156,7 +244,13 @@ mod tests {
         ks.iter().map(|k| Arc::from(k.as_bytes())).collect()
     }
 
-    fn check(o: &Oracle, snapshot: u64, w: &[&str], r: &[&str], ranges: &[(&str, &str)]) -> bool {
+    fn check(
+        o: &mut Oracle,
+        snapshot: u64,
+        w: &[&str],
+        r: &[&str],
+        ranges: &[(&str, &str)],
+    ) -> bool {
         let w = keys(w);
         let r: BTreeSet<Vec<u8>> = r.iter().map(|k| k.as_bytes().to_vec()).collect();
         let ranges: Vec<_> = ranges
@@ -182,19 +276,19 @@ mod tests {
     fn detects_and_prunes() {
         let mut o = Oracle::new(0);
         o.record(5, &keys(&["a", "m"]));
-        assert!(!check(&o, 4, &["a"], &[], &[]));
-        assert!(check(&o, 5, &["a"], &[], &[]));
-        assert!(!check(&o, 4, &[], &["m"], &[]));
-        assert!(check(&o, 4, &[], &["b"], &[]));
-        assert!(!check(&o, 4, &[], &[], &[("l", "n")]));
-        assert!(check(&o, 4, &[], &[], &[("n", "z")]));
-        assert!(check(&o, 4, &[], &[], &[("z", "a")]));
+        assert!(!check(&mut o, 4, &["a"], &[], &[]));
+        assert!(check(&mut o, 5, &["a"], &[], &[]));
+        assert!(!check(&mut o, 4, &[], &["m"], &[]));
+        assert!(check(&mut o, 4, &[], &["b"], &[]));
+        assert!(!check(&mut o, 4, &[], &[], &[("l", "n")]));
+        assert!(check(&mut o, 4, &[], &[], &[("n", "z")]));
+        assert!(check(&mut o, 4, &[], &[], &[("z", "a")]));
         assert_eq!(o.tracked_keys(), 2);
         o.prune(5);
         assert_eq!(o.tracked_keys(), 0);
         assert!(o.by_key.is_empty());
         assert!(
-            !check(&o, 4, &["q"], &[], &[]),
+            !check(&mut o, 4, &["q"], &[], &[]),
             "snapshot below horizon conflicts"
         );
     }
@@ -205,8 +299,37 @@ mod tests {
         o.record(3, &keys(&["a"]));
         o.record(7, &keys(&["a"]));
         o.prune(3);
-        assert!(!check(&o, 5, &["a"], &[], &[]));
+        assert!(!check(&mut o, 5, &["a"], &[], &[]));
         o.prune(7);
-        assert!(check(&o, 7, &["a"], &[], &[]));
+        assert!(check(&mut o, 7, &["a"], &[], &[]));
+    }
+
+    #[test]
+    fn packed_records_are_indexed_only_when_checked() {
+        let mut o = Oracle::new(0);
+        let packed = |ks: &[&str]| CommitKeys::packed(ks.iter().map(|k| k.as_bytes()));
+        o.record_keys(2, packed(&["a", "", "bb"]));
+        o.record_keys(3, packed(&[]));
+        assert_eq!(o.tracked_keys(), 3);
+        // Pruned before any check: never indexed.
+        o.prune(2);
+        assert_eq!((o.tracked_keys(), o.by_key.len(), o.indexed), (0, 0, 0));
+
+        o.record_keys(4, packed(&["a", "c"]));
+        o.record(5, &keys(&["c"]));
+        assert!(!check(&mut o, 3, &["a"], &[], &[]));
+        assert!(!check(&mut o, 4, &[], &["c"], &[]), "c was written at 5");
+        assert!(check(&mut o, 5, &["a", "c"], &[], &[]));
+        assert_eq!(o.indexed, 2);
+        // Records after the last check are indexed by the next one, newest last.
+        o.record_keys(6, packed(&["", "a"]));
+        o.prune(4);
+        assert_eq!(o.indexed, 1);
+        assert!(!check(&mut o, 5, &[""], &[], &[]));
+        assert!(!check(&mut o, 5, &[], &[], &[("a", "b")]));
+        assert!(check(&mut o, 6, &["", "a", "c"], &[], &[]));
+        o.prune(6);
+        assert!(o.by_key.is_empty());
+        assert_eq!((o.tracked_keys(), o.indexed), (0, 0));
     }
 }

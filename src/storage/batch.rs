@@ -167,15 +167,40 @@ pub fn check_value(value: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Encodes the operations of `batch` (the part of a batch record after the commit
-/// timestamp): `count: u32`, then per operation `code: u8`, `key_len: u32`, key, and
-/// for a put `value_len: u32`, value. Integers are little-endian.
-pub(crate) fn encode_ops(batch: &WriteBatch) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + batch.bytes + batch.ops.len() * OP_OVERHEAD);
+/// Checks `ops` against every limit, as adding them to a [`WriteBatch`] one by one
+/// would; returns the bytes of their keys and values.
+pub fn check_ops(ops: &[BatchOp]) -> Result<usize> {
+    if ops.len() > MAX_BATCH_OPS {
+        return Err(Error::TooLarge(format!(
+            "write batch of {} operations exceeds the maximum of {MAX_BATCH_OPS}",
+            ops.len()
+        )));
+    }
+    let mut bytes = 0usize;
+    for op in ops {
+        check_key(op.key())?;
+        let v = op.value().unwrap_or_default();
+        check_value(v)?;
+        bytes = bytes.saturating_add(op.key().len() + v.len());
+    }
+    if bytes > MAX_BATCH_BYTES {
+        return Err(Error::TooLarge(format!(
+            "write batch of {bytes} bytes exceeds the maximum of {MAX_BATCH_BYTES}"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Encodes `ops`, whose keys and values take `bytes` bytes (the part of a batch record
+/// after the commit timestamp): `count: u32`, then per operation `code: u8`,
+/// `key_len: u32`, key, and for a put `value_len: u32`, value. Integers are
+/// little-endian. The operations must be within the limits ([`check_ops`]).
+pub(crate) fn encode_ops(ops: &[BatchOp], bytes: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + bytes + ops.len() * OP_OVERHEAD);
     // A batch holds at most MAX_BATCH_OPS (< 2^32) operations, keys and values are
     // bounded well below 2^32, so the `as u32` casts below are exact.
-    out.extend_from_slice(&(batch.ops.len() as u32).to_le_bytes());
-    for op in &batch.ops {
+    out.extend_from_slice(&(ops.len() as u32).to_le_bytes());
+    for op in ops {
         match op {
             BatchOp::Put { key, value } => {
                 out.push(OP_PUT);
@@ -293,9 +318,9 @@ mod tests {
         b.put(b"", b"").unwrap();
         b.delete(b"k2").unwrap();
         b.put(&[0xff; 300], &[7; 1000]).unwrap();
-        let enc = encode_ops(&b);
+        let enc = encode_ops(b.ops(), b.byte_size());
         assert_eq!(decode_ops(&enc).unwrap(), b.ops());
-        assert_eq!(decode_ops(&encode_ops(&WriteBatch::new())).unwrap(), vec![]);
+        assert_eq!(decode_ops(&encode_ops(&[], 0)).unwrap(), vec![]);
     }
 
     #[test]
@@ -303,7 +328,7 @@ mod tests {
         let mut b = WriteBatch::new();
         b.put(b"key", b"value").unwrap();
         b.delete(b"gone").unwrap();
-        let enc = encode_ops(&b);
+        let enc = encode_ops(b.ops(), b.byte_size());
         for cut in 0..enc.len() {
             assert!(decode_ops(&enc[..cut]).is_err(), "cut at {cut}");
         }
@@ -331,5 +356,43 @@ mod tests {
         assert!(b.is_empty());
         b.put(&vec![0; MAX_KEY_LEN], b"").unwrap();
         assert_eq!(b.byte_size(), MAX_KEY_LEN);
+    }
+
+    #[test]
+    fn check_ops_agrees_with_building_a_batch() {
+        let ok = vec![
+            BatchOp::Put {
+                key: b"ab".to_vec(),
+                value: b"xyz".to_vec(),
+            },
+            BatchOp::Delete { key: vec![] },
+        ];
+        assert_eq!(
+            check_ops(&ok).unwrap(),
+            WriteBatch::from_ops(&ok).unwrap().byte_size()
+        );
+        for bad in [
+            BatchOp::Delete {
+                key: vec![0; MAX_KEY_LEN + 1],
+            },
+            BatchOp::Put {
+                key: vec![],
+                value: vec![0; MAX_VALUE_LEN + 1],
+            },
+        ] {
+            let err = check_ops(std::slice::from_ref(&bad)).unwrap_err();
+            assert_eq!(err.status(), crate::Status::TooLarge);
+            assert!(WriteBatch::from_ops(&[bad]).is_err());
+        }
+        // 18 values of 15 MiB pass one by one but not together (zeroed allocations,
+        // never touched: no memory is used for them).
+        let big: Vec<BatchOp> = (0..18u8)
+            .map(|i| BatchOp::Put {
+                key: vec![i],
+                value: vec![0; MAX_VALUE_LEN],
+            })
+            .collect();
+        let err = check_ops(&big).unwrap_err();
+        assert!(err.to_string().contains("exceeds the maximum"), "{err}");
     }
 }

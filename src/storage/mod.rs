@@ -19,6 +19,7 @@
 //! `verify` ([`verify`]), `iter` (reads over ranges). See `docs/storage.md` for the
 //! on-disk formats and the commit, flush, compaction and recovery protocols.
 
+mod arena;
 mod batch;
 pub mod bloom;
 pub mod cache;
@@ -331,19 +332,42 @@ impl Engine {
         durability: Option<Durability>,
         validate: &mut dyn FnMut(u64) -> Result<()>,
     ) -> Result<u64> {
+        self.commit_checked(batch.ops(), batch.byte_size(), durability, validate)
+    }
+
+    /// [`Engine::commit_with`] for operations not held in a [`WriteBatch`]: they are
+    /// checked against the batch limits (`TooLarge`) and committed as one batch, without
+    /// being copied first.
+    pub fn commit_ops(
+        &self,
+        ops: &[BatchOp],
+        durability: Option<Durability>,
+        validate: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
+        let bytes = batch::check_ops(ops)?;
+        self.commit_checked(ops, bytes, durability, validate)
+    }
+
+    /// Commits `ops`, within the batch limits, whose keys and values take `bytes`.
+    fn commit_checked(
+        &self,
+        ops: &[BatchOp],
+        bytes: usize,
+        durability: Option<Durability>,
+        validate: &mut dyn FnMut(u64) -> Result<()>,
+    ) -> Result<u64> {
         let sh = &self.inner.shared;
         if sh.opts.read_only {
             return Err(Error::ReadOnly("the engine was opened read-only".into()));
         }
         self.check_open()?;
-        let prepared = PreparedBatch::new(batch::encode_ops(batch)).ok_or_else(|| {
+        let prepared = PreparedBatch::new(batch::encode_ops(ops, bytes)).ok_or_else(|| {
             Error::TooLarge(format!(
-                "write batch of {} operations and {} bytes exceeds the largest log record",
-                batch.len(),
-                batch.byte_size()
+                "write batch of {} operations and {bytes} bytes exceeds the largest log record",
+                ops.len(),
             ))
         })?;
-        self.throttle(batch.byte_size() as u64);
+        self.throttle(bytes as u64);
         let budget = sh.opts.memtable_budget;
         // `apply` runs under the commit lock: it inserts into the memtable that is
         // current at that moment, and freezes it once full (if none is being flushed).
@@ -354,7 +378,7 @@ impl Engine {
             &mut |ts| {
                 let full = {
                     let v = sh.version.read();
-                    v.mem.apply(ts, batch.ops());
+                    v.mem.apply(ts, ops);
                     v.mem.approximate_bytes() >= budget && v.frozen.is_empty()
                 };
                 if full {

@@ -232,8 +232,9 @@ impl Replay {
     fn drain(&mut self) {
         self.pending
             .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| b.1.cmp(&a.1)));
+        let mut w = self.mem.writer();
         for (key, ts, value) in self.pending.drain(..) {
-            self.mem.insert(&key, ts, value.as_deref());
+            w.insert(&key, ts, value.as_deref());
         }
         self.bytes = 0;
     }

@@ -176,6 +176,22 @@ impl WritableFile for FaultWritable {
         }
     }
 
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let planned = self.fs.state.lock().tick(FaultOp::Write);
+        match planned {
+            None => self.inner.write_at(offset, data),
+            Some(kind) => {
+                if let FaultKind::Torn { keep } = kind {
+                    self.inner.write_at(offset, &data[..keep.min(data.len())])?;
+                }
+                Err(injected(
+                    kind,
+                    format!("writing {} at offset {offset}", self.name),
+                ))
+            }
+        }
+    }
+
     fn sync(&mut self) -> Result<()> {
         self.fs
             .check(FaultOp::Sync, || format!("fdatasync of {}", self.name))?;

@@ -33,13 +33,30 @@ pub trait WritableFile: Send {
     /// Appends `data` at the end of the file. On error, any prefix of `data` may have
     /// been written.
     fn append(&mut self, data: &[u8]) -> Result<()>;
-    /// Makes every byte appended so far durable (`fdatasync`).
+    /// Overwrites `data.len()` bytes at `offset`, all within the file as it is
+    /// (`offset + data.len() <= len()`); the length does not change. Durable only after
+    /// [`WritableFile::sync`]. On error, any part of `data` may have been written. A
+    /// range beyond the end is refused with `Internal` before anything is written.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Makes every byte written so far durable (`fdatasync`).
     fn sync(&mut self) -> Result<()>;
     /// Bytes in the file, counting everything appended.
     fn len(&self) -> u64;
     /// True when the file holds no byte.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// Checks that an overwrite of `n` bytes at `offset` lies within a file of `len`
+/// bytes (see [`WritableFile::write_at`]).
+pub(crate) fn check_overwrite(path: &Path, offset: u64, n: usize, len: u64) -> Result<()> {
+    match offset.checked_add(n as u64) {
+        Some(end) if end <= len => Ok(()),
+        _ => Err(Error::Internal(format!(
+            "overwrite of {n} bytes at offset {offset} of {}: beyond its end ({len} bytes)",
+            path.display()
+        ))),
     }
 }
 

@@ -6,7 +6,7 @@ use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use super::{DirLock, FileSystem, ReadableFile, WritableFile};
+use super::{DirLock, FileSystem, ReadableFile, WritableFile, check_overwrite};
 use crate::error::{Error, Result};
 
 /// The operating system's file system.
@@ -54,6 +54,17 @@ impl WritableFile for OsWritable {
             }
         }
         Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        check_overwrite(&self.path, offset, data.len(), self.len)?;
+        // The file is not opened with O_APPEND, so `pwrite` writes where it is told.
+        self.file.write_all_at(data, offset).map_err(|e| {
+            Error::io(
+                format!("writing {} at offset {offset}", self.path.display()),
+                e,
+            )
+        })
     }
 
     fn sync(&mut self) -> Result<()> {

@@ -4,8 +4,9 @@
 //! bytes only appended since, and, for every directory, the entries made durable by a
 //! directory sync apart from the creations, renames and removals made since. At any
 //! moment [`SimFs::crash_image`] builds the disk a power loss would leave: the durable
-//! state plus whichever unsynced pieces a chooser keeps: an append kept, lost, torn to
-//! a prefix or left as zeroes (the size reached the disk, the data did not); a
+//! state plus whichever unsynced pieces a chooser keeps: a write kept, lost, torn to
+//! a prefix or, for an append, left as zeroes (the size reached the disk, the data did
+//! not); a
 //! directory operation kept or lost, in any combination, so a rename may survive
 //! without the creation before it or the reverse. The image is a new `SimFs` on which
 //! the engine is reopened.
@@ -15,7 +16,9 @@
 //! every crash point along it; [`SimFs::set_capacity`] makes appends past a byte budget
 //! fail with `ENOSPC` (a full disk that stays full).
 //!
-//! Model, stated once: files are append-only (the engine never overwrites), a file's
+//! Model, stated once: files grow by appends, and bytes already in a file may be
+//! overwritten in place ([`WritableFile::write_at`]: the log writes its records over
+//! zeroes it wrote ahead); a file's
 //! data lives apart from its names (an open file keeps working after a rename or a
 //! removal), [`FileSystem::truncate`] is durable when it returns (as `OsFs` syncs it),
 //! directories themselves are durable once created, and a rename is atomic (its new
@@ -28,7 +31,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{DirLock, FileSystem, ReadableFile, WritableFile};
+use super::{DirLock, FileSystem, ReadableFile, WritableFile, check_overwrite};
 use crate::error::{Error, Result};
 
 /// What a power loss does to one unsynced piece of state (see [`SimFs::crash_image`]).
@@ -49,7 +52,9 @@ pub enum Fate {
 /// The kind of an unsynced piece of state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PieceKind {
-    /// An append to a file, of `len` bytes.
+    /// A write to a file of `len` bytes: an append, or an overwrite of bytes already in
+    /// it (for which [`Fate::Zeroed`] is [`Fate::Lose`]: the size does not change, the
+    /// old bytes stay).
     Append {
         /// Bytes appended.
         len: usize,
@@ -92,14 +97,33 @@ impl fmt::Debug for CrashPoint {
 /// A file's data.
 #[derive(Debug, Clone, Default)]
 struct Inode {
-    /// Every byte appended, synced or not.
+    /// The file's bytes, synced or not.
     data: Vec<u8>,
-    /// Bytes of `data` that are durable (a prefix).
-    synced: usize,
-    /// The unsynced appends as `(start, end)` offsets into `data`, in order.
-    appends: Vec<(usize, usize)>,
+    /// The file's bytes as of its last sync.
+    durable: Vec<u8>,
+    /// The writes since the last sync, in order: the offset, the bytes, and whether it
+    /// was an append (else an overwrite).
+    writes: Vec<(usize, Vec<u8>, bool)>,
     /// The path the file was created under, for messages.
     origin: String,
+}
+
+impl Inode {
+    /// Makes every write durable.
+    fn sync(&mut self) {
+        for (at, bytes, _) in self.writes.drain(..) {
+            put_at(&mut self.durable, at, &bytes);
+        }
+    }
+}
+
+/// Writes `bytes` into `data` at `at`, growing it with zeroes as needed.
+fn put_at(data: &mut Vec<u8>, at: usize, bytes: &[u8]) {
+    let stop = at + bytes.len();
+    if data.len() < stop {
+        data.resize(stop, 0);
+    }
+    data[at..stop].copy_from_slice(bytes);
 }
 
 /// A change to a directory not yet made durable.
@@ -386,41 +410,34 @@ impl SimFs {
             let Some(src) = s.inodes.get(&ino) else {
                 continue;
             };
-            let mut data = src.data[..src.synced].to_vec();
-            for (n, &(start, end)) in src.appends.iter().enumerate() {
-                let len = end - start;
+            let mut data = src.durable.clone();
+            for (n, (start, bytes, append)) in src.writes.iter().enumerate() {
+                let (start, len) = (*start, bytes.len());
+                let what = if *append { "append" } else { "overwrite" };
                 let fate = ask(
                     PieceKind::Append { len },
                     format!(
-                        "append #{n} of {len} bytes at offset {start} to {}",
+                        "{what} #{n} of {len} bytes at offset {start} to {}",
                         src.origin
                     ),
                 );
-                let piece: Vec<u8> = match fate {
-                    Fate::Keep => src.data[start..end].to_vec(),
-                    Fate::Lose => continue,
-                    Fate::Torn(k) => src.data[start..start + k.min(len)].to_vec(),
-                    Fate::Zeroed => vec![0; len],
-                };
-                if data.len() < start {
-                    data.resize(start, 0);
+                match fate {
+                    Fate::Keep => put_at(&mut data, start, bytes),
+                    Fate::Lose => {}
+                    Fate::Torn(k) => put_at(&mut data, start, &bytes[..k.min(len)]),
+                    Fate::Zeroed if *append => put_at(&mut data, start, &vec![0; len]),
+                    Fate::Zeroed => {}
                 }
-                let stop = start + piece.len();
-                if data.len() < stop {
-                    data.resize(stop, 0);
-                }
-                data[start..stop].copy_from_slice(&piece);
             }
             if !reachable.contains(&ino) {
                 continue;
             }
-            let synced = data.len();
             inodes.insert(
                 ino,
                 Inode {
+                    durable: data.clone(),
                     data,
-                    synced,
-                    appends: Vec::new(),
+                    writes: Vec::new(),
                     origin: src.origin.clone(),
                 },
             );
@@ -509,7 +526,7 @@ impl WritableFile for SimWritable {
         if take > 0 {
             let start = inode.data.len();
             inode.data.extend_from_slice(&data[..take]);
-            inode.appends.push((start, start + take));
+            inode.writes.push((start, data[..take].to_vec(), true));
             self.len += take as u64;
             let path = &self.path;
             s.changed(|| format!("append of {take} bytes to {}", path.display()));
@@ -533,10 +550,31 @@ impl WritableFile for SimWritable {
             .inodes
             .get_mut(&self.ino)
             .ok_or_else(|| Error::Internal(format!("{} lost its data", self.path.display())))?;
-        inode.synced = inode.data.len();
-        inode.appends.clear();
+        inode.sync();
         let path = &self.path;
         s.changed(|| format!("sync of {}", path.display()));
+        Ok(())
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        check_overwrite(&self.path, offset, data.len(), self.len)?;
+        let mut s = self.fs.state.lock();
+        let inode = s
+            .inodes
+            .get_mut(&self.ino)
+            .ok_or_else(|| Error::Internal(format!("{} lost its data", self.path.display())))?;
+        // `check_overwrite` keeps the range within the file, which is in memory.
+        let at = offset as usize;
+        inode.data[at..at + data.len()].copy_from_slice(data);
+        inode.writes.push((at, data.to_vec(), false));
+        let path = &self.path;
+        let n = data.len();
+        s.changed(|| {
+            format!(
+                "overwrite of {n} bytes at offset {at} of {}",
+                path.display()
+            )
+        });
         Ok(())
     }
 
@@ -663,8 +701,8 @@ impl FileSystem for SimFs {
             inode.data.resize(len, 0);
         }
         // Durable on return, like `OsFs::truncate` (which syncs the file).
-        inode.synced = inode.data.len();
-        inode.appends.clear();
+        inode.durable = inode.data.clone();
+        inode.writes.clear();
         s.changed(|| format!("truncation of {} to {len} bytes", path.display()));
         Ok(())
     }

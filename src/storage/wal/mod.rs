@@ -1,6 +1,12 @@
 //! The write-ahead log: segment files of checksummed records, one record per committed
 //! batch, and the recovery that replays them at open.
 //!
+//! A segment is written ahead with zeroes (up to [`ZEROES_AHEAD`] bytes past its last
+//! record, synced with the header or with the record that needed them) and records are
+//! written over those zeroes, so the sync of a commit carries data only: no change of
+//! the file's size or extents, whose journaling would cost the file system a second
+//! write. Recovery reads an all-zero rest of a segment as its end.
+//!
 //! Formats are in [`segment`] and [`record`], and byte by byte in `docs/storage.md`.
 
 pub mod record;
@@ -48,6 +54,10 @@ pub struct SegmentInfo {
     pub bytes: u64,
 }
 
+/// Most zeroes written ahead of the last record of a segment (fewer when the segment
+/// size is small: at most the segment size, at least 4 KiB).
+pub const ZEROES_AHEAD: u64 = 1 << 20;
+
 /// Appends to the newest segment and starts a new one when it is full, or at a boundary
 /// the engine asked for.
 pub struct WalWriter {
@@ -59,6 +69,10 @@ pub struct WalWriter {
     file: Box<dyn WritableFile>,
     /// Its number.
     seq: u64,
+    /// Where its next record goes (the file goes on with zeroes past it).
+    pos: u64,
+    /// Zeroes to keep written ahead of the records.
+    ahead: u64,
     /// Size at which a new segment is started.
     segment_size: u64,
     /// Shared counters.
@@ -81,12 +95,15 @@ impl WalWriter {
         segment_size: u64,
         counters: Arc<WalCounters>,
     ) -> Result<WalWriter> {
-        let file = start_segment(&*fs, dir, seq, base_ts, &counters)?;
+        let ahead = zeroes_ahead(segment_size);
+        let file = start_segment(&*fs, dir, seq, base_ts, ahead, &counters)?;
         Ok(WalWriter {
             fs,
             dir: dir.to_path_buf(),
             file,
             seq,
+            pos: segment::HEADER_LEN as u64,
+            ahead,
             segment_size,
             counters,
             pending_roll: None,
@@ -101,7 +118,7 @@ impl WalWriter {
 
     /// True when the current segment holds at least one record.
     fn has_records(&self) -> bool {
-        self.file.len() > segment::HEADER_LEN as u64
+        self.pos > segment::HEADER_LEN as u64
     }
 
     /// Appends framed records whose first commit timestamp is `first_ts`. Starts a new
@@ -113,16 +130,38 @@ impl WalWriter {
         if self.has_records() {
             if let Some(base) = asked {
                 self.roll(base)?;
-            } else if self.file.len() >= self.segment_size {
+            } else if self.pos >= self.segment_size {
                 self.roll(first_ts.saturating_sub(1))?;
             }
         }
-        self.file.append(records)?;
+        self.write_records(records)?;
         self.dirty = true;
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         let n = records.len() as u64;
         self.counters.bytes.fetch_add(n, Ordering::Relaxed);
         self.counters.appended.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Writes `records` at `pos`, over the zeroes ahead; when they do not fit, writes
+    /// the rest with a new stretch of zeroes after it, at the end of the file.
+    fn write_records(&mut self, records: &[u8]) -> Result<()> {
+        let n = records.len() as u64;
+        let end = self.file.len();
+        if self.pos + n <= end {
+            self.file.write_at(self.pos, records)?;
+        } else {
+            // `pos <= end` always: records are written back to back from the header.
+            let fit = (end - self.pos) as usize;
+            if fit > 0 {
+                self.file.write_at(self.pos, &records[..fit])?;
+            }
+            let mut tail = Vec::with_capacity(records.len() - fit + self.ahead as usize);
+            tail.extend_from_slice(&records[fit..]);
+            tail.resize(tail.len() + self.ahead as usize, 0);
+            self.file.append(&tail)?;
+        }
+        self.pos += n;
         Ok(())
     }
 
@@ -149,9 +188,17 @@ impl WalWriter {
     fn roll(&mut self, base_ts: u64) -> Result<()> {
         self.sync()?;
         let seq = self.seq + 1;
-        let len = self.file.len();
-        self.file = start_segment(&*self.fs, &self.dir, seq, base_ts, &self.counters)?;
+        let len = self.pos;
+        self.file = start_segment(
+            &*self.fs,
+            &self.dir,
+            seq,
+            base_ts,
+            self.ahead,
+            &self.counters,
+        )?;
         self.seq = seq;
+        self.pos = segment::HEADER_LEN as u64;
         let mut segs = self.counters.segments.lock();
         if let Some(s) = segs.iter_mut().find(|s| s.seq == seq - 1) {
             s.bytes = len;
@@ -172,17 +219,26 @@ impl WalWriter {
     }
 }
 
-/// Creates a segment with its header, synced, and syncs the directory.
+/// The zeroes a writer keeps ahead of its records for segments of `segment_size`.
+fn zeroes_ahead(segment_size: u64) -> u64 {
+    segment_size.clamp(4096, ZEROES_AHEAD)
+}
+
+/// Creates a segment with its header and `ahead` zeroes, synced, and syncs the
+/// directory.
 fn start_segment(
     fs: &dyn FileSystem,
     dir: &Path,
     seq: u64,
     base_ts: u64,
+    ahead: u64,
     counters: &WalCounters,
 ) -> Result<Box<dyn WritableFile>> {
     let path = dir.join(segment_name(seq));
     let mut file = fs.create(&path)?;
-    file.append(&encode_header(seq, base_ts))?;
+    let mut start = encode_header(seq, base_ts).to_vec();
+    start.resize(start.len() + ahead as usize, 0);
+    file.append(&start)?;
     file.sync()?;
     fs.sync_dir(dir)?;
     counters.syncs.fetch_add(1, Ordering::Relaxed);
@@ -392,6 +448,10 @@ pub fn recover(
         report.last_ts = header.base_ts;
         let mut pos = segment::HEADER_LEN;
         while pos < data.len() {
+            if is_zero_tail(&data[pos..]) {
+                // The zeroes written ahead of the records: the segment ends here.
+                break;
+            }
             match record::parse(&data[pos..]) {
                 Parsed::Record { payload, len, .. } => {
                     let (ts, ops) = record::split_batch(payload)
@@ -481,6 +541,13 @@ pub fn recover(
     })
 }
 
+/// True when `rest` holds only zeroes: what the writer wrote ahead, with no record
+/// written over it (no record is all zeroes: its type byte is never 0).
+fn is_zero_tail(rest: &[u8]) -> bool {
+    // The type byte first: a record there makes this false at once.
+    rest.get(record::HEADER_LEN - 1).is_none_or(|&t| t == 0) && rest.iter().all(|&b| b == 0)
+}
+
 /// The offset of the first whole, checksummed, decodable batch record at or after
 /// `from` whose timestamp is newer than `after`, if any.
 fn find_valid_record(data: &[u8], from: usize, after: u64) -> Option<usize> {
@@ -495,4 +562,154 @@ fn find_valid_record(data: &[u8], from: usize, after: u64) -> Option<usize> {
             _ => false,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::batch::{WriteBatch, encode_ops};
+    use crate::storage::io::SimFs;
+    use crate::storage::wal::record::PreparedBatch;
+
+    /// The framed record of a one-put batch at `ts` whose value is `len` bytes.
+    fn record(ts: u64, len: usize) -> Vec<u8> {
+        let mut b = WriteBatch::new();
+        b.put(&ts.to_be_bytes(), &vec![ts as u8; len]).unwrap();
+        let mut out = Vec::new();
+        PreparedBatch::new(encode_ops(b.ops(), b.byte_size()))
+            .unwrap()
+            .frame(ts, &mut out);
+        out
+    }
+
+    fn setup() -> (Arc<dyn FileSystem>, PathBuf) {
+        let fs = SimFs::new();
+        let dir = PathBuf::from("/db");
+        fs.create_dir_all(&dir).unwrap();
+        (Arc::new(fs), dir)
+    }
+
+    /// Replays `dir`, returning the timestamps applied and the report.
+    fn replay(fs: &dyn FileSystem, dir: &Path) -> Result<(Vec<u64>, RecoveryReport)> {
+        let mut got = Vec::new();
+        let opts = RecoverOptions {
+            quiet: true,
+            ..RecoverOptions::default()
+        };
+        let r = recover(fs, dir, &opts, &mut |ts, _| {
+            got.push(ts);
+            Ok(())
+        })?;
+        Ok((got, r.report))
+    }
+
+    /// Writes records of `sizes` (timestamps from 1) to a writer with `segment_size`.
+    fn write(fs: &Arc<dyn FileSystem>, dir: &Path, segment_size: u64, sizes: &[usize]) {
+        let counters = Arc::new(WalCounters::default());
+        let mut w = WalWriter::create(Arc::clone(fs), dir, 1, 0, segment_size, counters).unwrap();
+        for (i, &len) in sizes.iter().enumerate() {
+            let ts = i as u64 + 1;
+            w.append(&record(ts, len), ts).unwrap();
+            w.sync().unwrap();
+        }
+    }
+
+    #[test]
+    fn records_go_over_zeroes_written_ahead_and_replay_to_the_end() {
+        let (fs, dir) = setup();
+        // Small records within the zeroes, then ones larger than the zeroes ahead.
+        let sizes = [10, 20, 5000, 30, 9000, 1];
+        write(&fs, &dir, 1 << 30, &sizes);
+        let data = fs.read_file(&dir.join(segment_name(1))).unwrap();
+        let logical: usize = segment::HEADER_LEN
+            + (1..=sizes.len())
+                .map(|i| record(i as u64, sizes[i - 1]).len())
+                .sum::<usize>();
+        assert!(data.len() > logical, "zeroes follow the records");
+        assert!(data[logical..].iter().all(|&b| b == 0));
+        let (got, report) = replay(&*fs, &dir).unwrap();
+        assert_eq!(got, (1..=sizes.len() as u64).collect::<Vec<_>>());
+        assert!(
+            report.torn_tail.is_none(),
+            "zeroes ahead are not a torn tail"
+        );
+    }
+
+    #[test]
+    fn zero_tail_torn_record_and_damage_are_told_apart() {
+        // Several segments (a small segment size), each ending in zeroes.
+        let (fs, dir) = setup();
+        write(&fs, &dir, 200, &[100; 6]);
+        let names: Vec<String> = {
+            let mut v: Vec<String> = fs
+                .list(&dir)
+                .unwrap()
+                .into_iter()
+                .filter(|n| parse_segment_name(n).is_some())
+                .collect();
+            v.sort();
+            v
+        };
+        assert!(names.len() >= 3);
+        let (got, report) = replay(&*fs, &dir).unwrap();
+        assert_eq!(got, (1..=6).collect::<Vec<_>>());
+        assert!(report.torn_tail.is_none());
+
+        let rewrite = |name: &str, f: &dyn Fn(&mut Vec<u8>)| {
+            let path = dir.join(name);
+            let mut data = fs.read_file(&path).unwrap();
+            f(&mut data);
+            fs.remove(&path).unwrap();
+            let mut w = fs.create(&path).unwrap();
+            w.append(&data).unwrap();
+            w.sync().unwrap();
+        };
+        let newest = names.last().unwrap().clone();
+        let first_record = segment::HEADER_LEN;
+
+        // The newest segment's last record torn over the zeroes: a torn tail, cut off.
+        let keep = fs.read_file(&dir.join(&newest)).unwrap();
+        let mut last = first_record;
+        while let Parsed::Record { len, .. } = record::parse(&keep[last..]) {
+            if keep[last + len..].iter().all(|&b| b == 0) {
+                break;
+            }
+            last += len;
+        }
+        let rec_len = record(6, 100).len();
+        rewrite(&newest, &|d| {
+            for b in &mut d[last + rec_len - 7..last + rec_len] {
+                *b = 0;
+            }
+        });
+        let (got, report) = replay(&*fs, &dir).unwrap();
+        assert_eq!(got, (1..=5).collect::<Vec<_>>());
+        let torn = report.torn_tail.expect("torn tail");
+        assert_eq!(torn.offset, last as u64);
+        rewrite(&newest, &|d| *d = keep.clone());
+
+        // Damage in the zeroes of an older segment: corruption, not an end.
+        let older = names[names.len() - 2].clone();
+        rewrite(&older, &|d| {
+            let last = d.len() - 1;
+            d[last] = 0x5a;
+        });
+        let err = replay(&*fs, &dir).unwrap_err();
+        assert!(matches!(err, Error::Corruption(_)), "{err}");
+        assert!(err.to_string().contains(&older), "{err}");
+        rewrite(&older, &|d| {
+            let last = d.len() - 1;
+            d[last] = 0;
+        });
+
+        // An older segment whose last record is missing (zeroes where it was): the
+        // next segment does not continue from it, which is corruption.
+        rewrite(&older, &|d| {
+            for b in &mut d[first_record..] {
+                *b = 0;
+            }
+        });
+        let err = replay(&*fs, &dir).unwrap_err();
+        assert!(err.to_string().contains("does not continue"), "{err}");
+    }
 }

@@ -130,7 +130,7 @@ mod tests {
 
     fn framed(ts: u64, batch: &WriteBatch) -> Vec<u8> {
         let mut out = Vec::new();
-        PreparedBatch::new(encode_ops(batch))
+        PreparedBatch::new(encode_ops(batch.ops(), batch.byte_size()))
             .unwrap()
             .frame(ts, &mut out);
         out
@@ -144,7 +144,9 @@ mod tests {
         let rec = framed(42, &b);
         assert_eq!(
             rec.len(),
-            PreparedBatch::new(encode_ops(&b)).unwrap().framed_len()
+            PreparedBatch::new(encode_ops(b.ops(), b.byte_size()))
+                .unwrap()
+                .framed_len()
         );
         match parse(&rec) {
             Parsed::Record {
