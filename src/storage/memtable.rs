@@ -12,7 +12,6 @@
 //! dropped, which cannot happen while a [`MemCursor`] (which holds an `Arc`) exists.
 
 use std::cmp::Ordering as CmpOrdering;
-use std::collections::HashSet;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
@@ -126,16 +125,26 @@ impl Memtable {
 
     /// Adds the operations of one batch at `ts`. A later operation on the same key in
     /// the batch wins. Entries already present at `(key, ts)` are kept as they are.
+    ///
+    /// The operations are inserted in key order, each search starting where the
+    /// previous one ended, so a large batch costs far less than as many lone inserts.
     pub fn apply(&self, ts: u64, ops: &[BatchOp]) {
         let mut rng = self.writer.lock();
+        let mut prev = [self.head_ptr(); MAX_HEIGHT];
         if ops.len() == 1 {
-            self.insert_locked(&mut rng, ops[0].key(), ts, ops[0].value());
+            self.insert_locked(&mut rng, &mut prev, ops[0].key(), ts, ops[0].value());
         } else {
-            let mut seen: HashSet<&[u8]> = HashSet::with_capacity(ops.len());
-            for op in ops.iter().rev() {
-                if seen.insert(op.key()) {
-                    self.insert_locked(&mut rng, op.key(), ts, op.value());
+            // Key order; among operations on one key, the last one first.
+            let mut order: Vec<usize> = (0..ops.len()).collect();
+            order.sort_unstable_by(|&a, &b| ops[a].key().cmp(ops[b].key()).then(b.cmp(&a)));
+            let mut last_key: Option<&[u8]> = None;
+            for i in order {
+                let op = &ops[i];
+                if last_key == Some(op.key()) {
+                    continue;
                 }
+                last_key = Some(op.key());
+                self.insert_locked(&mut rng, &mut prev, op.key(), ts, op.value());
             }
         }
         self.max_ts.fetch_max(ts, Ordering::AcqRel);
@@ -144,7 +153,8 @@ impl Memtable {
     /// Adds one entry; returns false when `(key, ts)` was already present.
     pub fn insert(&self, key: &[u8], ts: u64, value: Option<&[u8]>) -> bool {
         let mut rng = self.writer.lock();
-        let added = self.insert_locked(&mut rng, key, ts, value);
+        let mut prev = [self.head_ptr(); MAX_HEIGHT];
+        let added = self.insert_locked(&mut rng, &mut prev, key, ts, value);
         self.max_ts.fetch_max(ts, Ordering::AcqRel);
         added
     }
@@ -259,10 +269,45 @@ impl Memtable {
         h
     }
 
-    fn insert_locked(&self, rng: &mut u64, key: &[u8], ts: u64, value: Option<&[u8]>) -> bool {
-        let mut prev = [ptr::null(); MAX_HEIGHT];
-        let found = self.seek_ge(key, ts, Some(&mut prev));
-        if let Some(n) = self.node(found) {
+    /// Inserts `(key, ts)` under the writer lock; returns false when it was already
+    /// present. On entry `prev` holds, for every level, a node before `(key, ts)` on
+    /// that level (the head will do); on return, the last node before the new entry,
+    /// or the new entry itself on the levels it joined, so that an insert of a larger
+    /// entry can start its search there.
+    fn insert_locked(
+        &self,
+        rng: &mut u64,
+        prev: &mut [*const Node; MAX_HEIGHT],
+        key: &[u8],
+        ts: u64,
+        value: Option<&[u8]>,
+    ) -> bool {
+        let head = self.head_ptr();
+        let mut level = self.height.load(Ordering::Acquire) - 1;
+        let mut x = &*self.head;
+        loop {
+            // Start from the further of where the level above ended and where the
+            // previous insert ended on this level: both are before `(key, ts)`.
+            if let Some(p) = self.node(prev[level]) {
+                if !ptr::eq(p, head)
+                    && (ptr::eq(x, head) || p.cmp_to(&x.key, x.ts) == CmpOrdering::Greater)
+                {
+                    x = p;
+                }
+            }
+            loop {
+                match self.node(x.next[level].load(Ordering::Acquire)) {
+                    Some(n) if n.cmp_to(key, ts) == CmpOrdering::Less => x = n,
+                    _ => break,
+                }
+            }
+            prev[level] = x as *const Node;
+            if level == 0 {
+                break;
+            }
+            level -= 1;
+        }
+        if let Some(n) = self.node(x.next[0].load(Ordering::Acquire)) {
             if n.cmp_to(key, ts) == CmpOrdering::Equal {
                 return false;
             }
@@ -271,21 +316,26 @@ impl Memtable {
         let cur = self.height.load(Ordering::Acquire);
         if height > cur {
             for p in prev.iter_mut().take(height).skip(cur) {
-                *p = self.head_ptr();
+                *p = head;
             }
             // Readers that see the new height before the links find null there and
             // descend: harmless.
             self.height.store(height, Ordering::Release);
         }
         let node = Box::into_raw(Box::new(Node::new(key, ts, value, height)));
-        for (level, p) in prev.iter().enumerate().take(height) {
-            let Some(p) = self.node(*p) else { continue };
-            // SAFETY: `node` was just made by `Box::into_raw` and is not yet reachable by
-            // anyone else, so reading its links through it is sound.
-            let link = unsafe { &(*node).next[level] };
-            link.store(p.next[level].load(Ordering::Acquire), Ordering::Relaxed);
-            // Publish: everything written to `node` happens-before this store.
-            p.next[level].store(node, Ordering::Release);
+        for (level, p) in prev.iter_mut().enumerate().take(height) {
+            if let Some(before) = self.node(*p) {
+                // SAFETY: `node` was just made by `Box::into_raw` and is not yet
+                // reachable by anyone else, so reading its links through it is sound.
+                let link = unsafe { &(*node).next[level] };
+                link.store(
+                    before.next[level].load(Ordering::Acquire),
+                    Ordering::Relaxed,
+                );
+                // Publish: everything written to `node` happens-before this store.
+                before.next[level].store(node, Ordering::Release);
+            }
+            *p = node;
         }
         let size = key.len() + value.map_or(0, <[u8]>::len) + ENTRY_OVERHEAD;
         self.bytes.fetch_add(size, Ordering::Relaxed);
@@ -392,6 +442,38 @@ mod tests {
             c.next();
         }
         out
+    }
+
+    #[test]
+    fn large_batches_match_one_insert_at_a_time() {
+        // Batches in random key order with repeated keys, applied over earlier
+        // versions, against the same entries inserted one by one.
+        let batched = Arc::new(Memtable::new());
+        let single = Arc::new(Memtable::new());
+        let mut rng = 0x1234_5678_9abc_def1u64;
+        for ts in 1..=40u64 {
+            let mut ops = Vec::new();
+            for i in 0..300u64 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let key = format!("k{:03}", rng % 500).into_bytes();
+                ops.push(if rng % 7 == 0 {
+                    BatchOp::Delete { key }
+                } else {
+                    put(&key, &(ts * 1000 + i).to_le_bytes())
+                });
+            }
+            batched.apply(ts, &ops);
+            let mut done = std::collections::HashSet::new();
+            for op in ops.iter().rev() {
+                if done.insert(op.key().to_vec()) {
+                    single.insert(op.key(), ts, op.value());
+                }
+            }
+        }
+        assert_eq!(all(&batched), all(&single));
+        assert_eq!(batched.len(), single.len());
     }
 
     #[test]
