@@ -76,7 +76,8 @@ pub struct ServerOptions {
     pub scan_page_entries: u32,
     /// Bytes per scan page (a page holds at least one entry).
     pub scan_page_bytes: usize,
-    /// Event loop threads; each owns the connections it accepts.
+    /// Event loop threads; each owns the connections it accepts (default: one per
+    /// core, at most 8).
     pub event_loops: usize,
     /// Most worker threads answering long requests (transaction commits, checkpoints,
     /// scans, queries) at once; started on demand.
@@ -99,7 +100,7 @@ impl Default for ServerOptions {
             lock_path: None,
             scan_page_entries: 1000,
             scan_page_bytes: 1024 * 1024,
-            event_loops: 1,
+            event_loops: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
             max_workers: 64,
             log: false,
         }
