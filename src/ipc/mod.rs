@@ -2,8 +2,9 @@
 //! socket, and the client that implements [`crate::backend::Backend`] by speaking it.
 //!
 //! - [`protocol`]: frames, opcodes and payload codecs (version 1 and the additions).
-//! - [`server`]: `Server::start(backend, socket_path, options)`, one thread per
-//!   connection, limits, peer-credential checks, graceful shutdown.
+//! - [`server`]: `Server::start(backend, socket_path, options)`: `epoll` event loops that
+//!   own the connections and commit each round's one-shot writes together, a worker
+//!   pool for long requests, limits, peer-credential checks, graceful shutdown.
 //! - [`client`]: `Client::connect(path, options)`, a thread-safe remote `Backend`.
 //!
 //! `docs/protocol.md` describes the protocol byte by byte.

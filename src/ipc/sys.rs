@@ -1,10 +1,10 @@
 //! The few system calls the socket layer needs beyond `std`: sends that never raise
-//! SIGPIPE, peer credentials, `poll`, a pid lock file, and binding a socket whose mode
+//! SIGPIPE, peer credentials, a pid lock file, and binding a socket whose mode
 //! is never wider than asked.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -41,6 +41,25 @@ pub fn send_all(stream: &UnixStream, mut buf: &[u8]) -> io::Result<()> {
         buf = &buf[n as usize..];
     }
     Ok(())
+}
+
+/// Sends what the socket takes of `buf` at once, with `MSG_NOSIGNAL | MSG_DONTWAIT`:
+/// returns the bytes sent, or `WouldBlock` when the socket takes none.
+pub fn send_some(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is a valid, initialised slice for its whole length, and the socket
+    // is owned by `stream` for the duration of the call.
+    let n = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
 }
 
 /// Connects to the Unix socket at `path`, waiting at most `timeout` for a server whose
@@ -154,31 +173,6 @@ pub fn peer_cred(stream: &UnixStream) -> io::Result<PeerCred> {
 pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
-}
-
-/// Waits until one of `fds` is readable (or hung up), or `timeout_ms` passes (-1 waits
-/// forever). Returns, per fd, whether it is ready.
-pub fn poll_readable(fds: &[RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|&fd| libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    loop {
-        // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structures.
-        let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, timeout_ms) };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        return Ok(pfds.iter().map(|p| p.revents != 0).collect());
-    }
 }
 
 /// True when the peer of `stream` has closed its end (checked without blocking and

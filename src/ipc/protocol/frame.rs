@@ -118,22 +118,54 @@ impl FrameReader {
     /// needed, or `TooLarge` when the pending header announces too much (the stream
     /// cannot be resynchronised after that; close it).
     pub fn next_frame(&mut self) -> Result<Option<(u8, &[u8])>> {
-        let pending = &self.buf[self.start..self.end];
-        let Some((opcode, len)) = parse_header(pending)? else {
+        let Some((_, len)) = self.peek_header()? else {
             return Ok(None);
         };
-        if pending.len() < HEADER_LEN + len {
-            return Ok(None);
-        }
         let from = self.start + HEADER_LEN;
         self.start = from + len;
+        Ok(Some((
+            self.buf[from - HEADER_LEN],
+            &self.buf[from..from + len],
+        )))
+    }
+
+    /// The next complete frame like [`FrameReader::next_frame`], left in place: the
+    /// same frame is returned again until [`FrameReader::consume_frame`].
+    pub fn peek_frame(&self) -> Result<Option<(u8, &[u8])>> {
+        let Some((opcode, len)) = self.peek_header()? else {
+            return Ok(None);
+        };
+        let from = self.start + HEADER_LEN;
         Ok(Some((opcode, &self.buf[from..from + len])))
+    }
+
+    /// Drops the frame [`FrameReader::peek_frame`] returned (nothing when no complete
+    /// frame is pending).
+    pub fn consume_frame(&mut self) {
+        if let Ok(Some((_, len))) = self.peek_header() {
+            self.start += HEADER_LEN + len;
+        }
+    }
+
+    /// The header of the next frame when the whole frame has arrived.
+    fn peek_header(&self) -> Result<Option<(u8, usize)>> {
+        let pending = &self.buf[self.start..self.end];
+        match parse_header(pending)? {
+            Some((opcode, len)) if pending.len() >= HEADER_LEN + len => Ok(Some((opcode, len))),
+            _ => Ok(None),
+        }
     }
 
     /// Reads once from `r` into the buffer and returns the bytes read (0 is the end of
     /// the stream). The buffer grows at most to twice the bytes already received (or a
     /// fixed chunk), never straight to a length a header merely announces.
     pub fn fill_from(&mut self, r: &mut impl Read) -> io::Result<usize> {
+        self.fill(r).map(|(n, _)| n)
+    }
+
+    /// Like [`FrameReader::fill_from`], and also tells whether the read took less than
+    /// the room offered: the source held no more bytes at that moment.
+    pub fn fill(&mut self, r: &mut impl Read) -> io::Result<(usize, bool)> {
         self.compact();
         let pending = self.end - self.start;
         let missing = match parse_header(&self.buf[self.start..self.end]) {
@@ -144,9 +176,10 @@ impl FrameReader {
         if self.buf.len() < self.end + want {
             self.buf.resize(self.end + want, 0);
         }
+        let room = self.buf.len() - self.end;
         let n = r.read(&mut self.buf[self.end..])?;
         self.end += n;
-        Ok(n)
+        Ok((n, n < room))
     }
 
     /// Moves unconsumed bytes to the front, and gives back a large buffer once empty.
@@ -249,6 +282,25 @@ mod tests {
             ]
         );
         assert_eq!(r.pending(), 0);
+    }
+
+    #[test]
+    fn a_peeked_frame_stays_until_consumed() {
+        let mut out = Vec::new();
+        push_frame(&mut out, 0x01, b"a").unwrap();
+        push_frame(&mut out, 0x02, b"bc").unwrap();
+        let mut r = FrameReader::new();
+        r.extend(&out[..out.len() - 1]);
+        assert_eq!(r.peek_frame().unwrap(), Some((0x01, &b"a"[..])));
+        assert_eq!(r.peek_frame().unwrap(), Some((0x01, &b"a"[..])));
+        r.consume_frame();
+        assert_eq!(r.peek_frame().unwrap(), None);
+        r.consume_frame();
+        r.extend(&out[out.len() - 1..]);
+        assert_eq!(r.next_frame().unwrap(), Some((0x02, &b"bc"[..])));
+        assert_eq!(r.pending(), 0);
+        let (n, drained) = r.fill(&mut &b"xyz"[..]).unwrap();
+        assert_eq!((n, drained), (3, true));
     }
 
     #[test]

@@ -1,258 +1,187 @@
-//! One connection: read whatever has arrived, answer every complete request in order,
-//! write all the replies that are ready with one system call, repeat.
-//!
-//! This is what makes pipelining cheap: a client that sends a hundred requests gets
-//! its hundred replies in a handful of writes. Replies are buffered up to
-//! [`super::ServerOptions::reply_buffer_bytes`]; beyond that the connection writes
-//! before it reads on (so a client that pipelines without reading is slowed down, and
-//! one that stops reading altogether hits the write timeout and is disconnected).
+//! One connection as an event loop holds it: its socket, the bytes received and not yet
+//! decoded, the replies not yet sent, its session, and what it waits for.
 
 use std::io;
 use std::os::unix::net::UnixStream;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::out::Out;
 use super::session::Session;
-use super::{Shared, describe_peer};
-use crate::error::Result;
-use crate::ipc::protocol::frame::{FrameReader, begin_frame, end_frame, push_frame};
-use crate::ipc::protocol::rep;
-use crate::ipc::sys::{self, PeerCred};
-
-/// Most one-shot writes committed together from one connection's pipeline.
-const MAX_GROUP: usize = 1024;
-
-/// Replies waiting to be written to one connection.
-pub(crate) struct Out<'s> {
-    /// Encoded reply frames.
-    buf: Vec<u8>,
-    /// The connection.
-    stream: &'s UnixStream,
-    /// Flush once this many bytes are waiting.
-    limit: usize,
-    /// Server figures (bytes sent).
-    shared: &'s Shared,
-}
-
-impl Out<'_> {
-    /// Queues a reply frame; writes out the queue when it is over the limit.
-    pub fn frame(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
-        if let Err(e) = push_frame(&mut self.buf, opcode, payload) {
-            // Only reachable with an oversized payload, which callers check first;
-            // answer with the error rather than a broken frame.
-            let msg = e.to_string();
-            let _ = push_frame(&mut self.buf, rep::ERROR, msg.as_bytes());
-        }
-        self.flush_if_full()
-    }
-
-    /// Starts a reply frame whose payload is appended through [`Out::buf`].
-    pub fn begin(&mut self, opcode: u8) -> usize {
-        begin_frame(&mut self.buf, opcode)
-    }
-
-    /// The queue, for appending a payload after [`Out::begin`].
-    pub fn buf(&mut self) -> &mut Vec<u8> {
-        &mut self.buf
-    }
-
-    /// Finishes the frame started at `at`; an oversized one is removed and reported.
-    pub fn end(&mut self, at: usize) -> Result<()> {
-        end_frame(&mut self.buf, at)
-    }
-
-    /// Writes out the queue when it is over the limit.
-    pub fn flush_if_full(&mut self) -> io::Result<()> {
-        if self.buf.len() >= self.limit {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Writes every queued byte with one `send` (more if the socket takes less).
-    pub fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        sys::send_all(self.stream, &self.buf)?;
-        self.shared
-            .counters
-            .bytes_sent
-            .fetch_add(self.buf.len() as u64, Ordering::Relaxed);
-        self.buf.clear();
-        if self.buf.capacity() > 4 * self.limit.max(64 * 1024) {
-            self.buf = Vec::new();
-        }
-        Ok(())
-    }
-}
+use crate::ipc::protocol::frame::FrameReader;
+use crate::ipc::sys;
 
 /// Why a connection ended.
-enum End {
+#[derive(Debug)]
+pub(crate) enum End {
+    /// The client closed its end.
     ClientClosed,
+    /// The server is shutting down.
     Shutdown,
+    /// The shutdown's grace period ran out with the connection still busy.
+    Cut,
+    /// No request within the idle timeout.
     IdleTimeout,
+    /// A request took longer than the idle timeout to arrive whole.
     SlowFrame,
+    /// A frame that cannot be decoded (too long, or the stream ended inside it).
     BrokenFrame(String),
+    /// Reading failed.
     ReadError(io::Error),
+    /// Writing failed.
     WriteError(io::Error),
+    /// Replies waited longer than the write timeout for the client to read them.
+    WriteTimeout(Duration),
+    /// Answering a request panicked.
+    Panicked,
 }
 
-/// Serves one connection until it ends; aborts its transactions on the way out.
-pub(crate) fn run(shared: &Arc<Shared>, mut stream: UnixStream, id: u64, peer: PeerCred) {
-    let _ = stream.set_read_timeout(shared.opts.idle_timeout);
-    let _ = stream.set_write_timeout(Some(shared.opts.write_timeout));
-    shared.log(format_args!(
-        "connection {id} opened by {}",
-        describe_peer(&peer)
-    ));
-    let mut session = Session::new(Arc::clone(shared), id);
-    let end = serve(shared, &mut stream, &mut session);
-    let aborted = session.close();
-    let why = match &end {
-        End::ClientClosed => "closed by the client".to_string(),
-        End::Shutdown => "closed for shutdown".to_string(),
-        End::IdleTimeout => {
-            shared
-                .counters
-                .idle_timeouts
-                .fetch_add(1, Ordering::Relaxed);
-            "closed after the idle timeout".to_string()
+impl End {
+    /// The log line's wording.
+    pub fn describe(&self) -> String {
+        match self {
+            End::ClientClosed => "closed by the client".into(),
+            End::Shutdown => "closed for shutdown".into(),
+            End::Cut => "cut at the end of the shutdown grace period".into(),
+            End::IdleTimeout => "closed after the idle timeout".into(),
+            End::SlowFrame => "closed: a frame took longer than the idle timeout to arrive".into(),
+            End::BrokenFrame(m) => format!("closed on a broken frame: {m}"),
+            End::ReadError(e) => format!("closed on a read error: {e}"),
+            End::WriteError(e) => format!("closed on a write error: {e}"),
+            End::WriteTimeout(d) => format!(
+                "closed: its replies waited {} ms for the client to read them",
+                d.as_millis()
+            ),
+            End::Panicked => "closed: answering a request failed unexpectedly".into(),
         }
-        End::SlowFrame => {
-            shared
-                .counters
-                .idle_timeouts
-                .fetch_add(1, Ordering::Relaxed);
-            "closed: a frame took longer than the idle timeout to arrive".to_string()
-        }
-        End::BrokenFrame(m) => {
-            shared
-                .counters
-                .broken_frames
-                .fetch_add(1, Ordering::Relaxed);
-            format!("closed on a broken frame: {m}")
-        }
-        End::ReadError(e) => format!("closed on a read error: {e}"),
-        End::WriteError(e) => format!("closed on a write error: {e}"),
-    };
-    let _ = stream.shutdown(std::net::Shutdown::Both);
-    shared.log(format_args!(
-        "connection {id} {why}{}; {} requests{}",
-        session
-            .client_name()
-            .map(|c| format!(" (client {c})"))
-            .unwrap_or_default(),
-        session.requests(),
-        if aborted > 0 {
-            format!("; {aborted} open transactions aborted")
-        } else {
-            String::new()
-        }
-    ));
+    }
+
+    /// True when replies already queued should still be sent before the close.
+    pub fn graceful(&self) -> bool {
+        matches!(
+            self,
+            End::ClientClosed | End::Shutdown | End::BrokenFrame(_)
+        )
+    }
 }
 
-fn serve(shared: &Shared, stream: &mut UnixStream, session: &mut Session) -> End {
-    let mut reader = FrameReader::new();
-    let write_half = match stream.try_clone() {
-        Ok(s) => s,
-        Err(e) => return End::WriteError(e),
-    };
-    let mut out = Out {
-        buf: Vec::new(),
-        stream: &write_half,
-        limit: shared.opts.reply_buffer_bytes.max(1),
-        shared,
-    };
-    let mut group = Vec::new();
-    // When the partial frame now pending started to arrive. A request must arrive
-    // whole within the idle timeout: bytes trickled one at a time do not keep a
-    // connection (and its slot) alive without ever making a request.
-    let mut partial_since: Option<Instant> = None;
-    loop {
-        let mut extracted = false;
+/// One connection.
+pub(crate) struct Conn {
+    /// Connection number (for log lines and to tell a slot's successive tenants apart).
+    pub id: u64,
+    /// The socket (non-blocking).
+    pub stream: UnixStream,
+    /// Bytes received and not yet decoded.
+    pub reader: FrameReader,
+    /// Replies not yet sent.
+    pub out: Out,
+    /// The session; `None` while a worker answers one of its requests.
+    pub session: Option<Box<Session>>,
+    /// The socket may hold bytes not yet read.
+    pub readable: bool,
+    /// The socket may take more bytes.
+    pub writable: bool,
+    /// The loop watches the socket's writability (while replies wait for room).
+    pub watching_out: bool,
+    /// The peer hung up or shut its writing side (reported by `epoll`): reads go on
+    /// until they meet the end of the stream.
+    pub hangup: bool,
+    /// The client will send nothing more (or the server shut the reading side).
+    pub eof: bool,
+    /// Requests of this connection in the loop's combined commit, not yet answered.
+    pub writes_pending: usize,
+    /// In the loop's list of connections to serve.
+    pub queued: bool,
+    /// In the loop's list of connections to send replies to.
+    pub dirty: bool,
+    /// When the last request arrived (or the connection opened).
+    pub last_request: Instant,
+    /// When the partial frame now pending started to arrive.
+    pub partial_since: Option<Instant>,
+    /// Since when queued replies have waited for the socket without progress.
+    pub stalled_since: Option<Instant>,
+    /// Set once the connection is to close (after its queued replies, when graceful).
+    pub closing: Option<End>,
+}
+
+impl Conn {
+    /// A fresh connection.
+    pub fn new(id: u64, stream: UnixStream, session: Box<Session>) -> Conn {
+        Conn {
+            id,
+            stream,
+            reader: FrameReader::new(),
+            out: Out::new(),
+            session: Some(session),
+            readable: true,
+            writable: true,
+            watching_out: false,
+            hangup: false,
+            eof: false,
+            writes_pending: 0,
+            queued: false,
+            dirty: false,
+            last_request: Instant::now(),
+            partial_since: None,
+            stalled_since: None,
+            closing: None,
+        }
+    }
+
+    /// Reads once from the socket. Returns the bytes read; 0 when nothing could be
+    /// read (the socket is drained, or the client finished, which sets `eof`).
+    pub fn read(&mut self) -> Result<usize, End> {
         loop {
-            match reader.next_frame() {
-                Ok(Some((opcode, payload))) => {
-                    extracted = true;
-                    let res = match session.groupable(opcode, payload) {
-                        Some(w) => {
-                            group.push(w);
-                            if group.len() >= MAX_GROUP {
-                                session.commit_group(&mut group, &mut out)
-                            } else {
-                                Ok(())
-                            }
-                        }
-                        None => session
-                            .commit_group(&mut group, &mut out)
-                            .and_then(|_| session.handle(opcode, payload, &mut out)),
-                    };
-                    if let Err(e) = res {
-                        return End::WriteError(e);
+            match self.reader.fill(&mut self.stream) {
+                Ok((0, _)) => {
+                    self.eof = true;
+                    self.readable = false;
+                    return Ok(0);
+                }
+                Ok((n, drained)) => {
+                    if drained && !self.hangup {
+                        // Edge-triggered: bytes arriving later raise a new event.
+                        self.readable = false;
                     }
+                    return Ok(n);
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    let msg = e.to_string();
-                    let _ = session.commit_group(&mut group, &mut out);
-                    let _ = out.frame(session.error_opcode(), &session.error_payload(&e));
-                    let _ = out.flush();
-                    return End::BrokenFrame(msg);
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.readable = false;
+                    return Ok(0);
                 }
+                Err(e) => return Err(End::ReadError(e)),
             }
         }
-        if let Err(e) = session
-            .commit_group(&mut group, &mut out)
-            .and_then(|_| out.flush())
-        {
-            return End::WriteError(e);
+    }
+
+    /// Sends queued replies with one `send`. Returns the bytes sent.
+    pub fn flush(&mut self, now: Instant) -> Result<usize, End> {
+        if self.out.is_empty() {
+            self.stalled_since = None;
+            return Ok(0);
         }
-        if reader.pending() == 0 {
-            partial_since = None;
-        } else if extracted || partial_since.is_none() {
-            partial_since = Some(Instant::now());
+        if !self.writable {
+            self.stalled_since.get_or_insert(now);
+            return Ok(0);
         }
-        if let (Some(limit), Some(since)) = (shared.opts.idle_timeout, partial_since)
-            && since.elapsed() >= limit
-        {
-            return End::SlowFrame;
-        }
-        match reader.fill_from(stream) {
-            Ok(0) => {
-                if shared.stopping.load(Ordering::SeqCst) {
-                    return End::Shutdown;
-                }
-                if reader.pending() > 0 {
-                    return End::BrokenFrame(format!(
-                        "the stream ended inside a frame ({} bytes pending)",
-                        reader.pending()
-                    ));
-                }
-                return End::ClientClosed;
+        let sent = loop {
+            match sys::send_some(&self.stream, self.out.unsent()) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 0,
+                Err(e) => return Err(End::WriteError(e)),
             }
-            Ok(n) => {
-                shared
-                    .counters
-                    .bytes_received
-                    .fetch_add(n as u64, Ordering::Relaxed);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return End::IdleTimeout;
-            }
-            Err(e) => {
-                if shared.stopping.load(Ordering::SeqCst) {
-                    return End::Shutdown;
-                }
-                return End::ReadError(e);
+        };
+        self.out.advance(sent);
+        if self.out.is_empty() {
+            self.stalled_since = None;
+        } else {
+            // The socket is full: wait for its writable edge.
+            self.writable = false;
+            if sent > 0 || self.stalled_since.is_none() {
+                self.stalled_since = Some(now);
             }
         }
+        Ok(sent)
     }
 }

@@ -2,37 +2,46 @@
 //! domain socket.
 //!
 //! [`Server::start`] takes the socket's lock file, binds the socket owner-only (0600,
-//! never wider for an instant), and runs an accept thread; each admitted connection gets
-//! its own thread, so a slow or stuck client only ever holds up itself. The accept
-//! thread checks each peer's uid (`SO_PEERCRED`) and the connection limit, and answers a
-//! refused client with an ERROR frame before closing. [`ServerHandle::stop`] stops
-//! accepting, lets requests in flight finish, aborts every open transaction, and
-//! removes the socket and the lock file.
+//! never wider for an instant), and starts a few event loops
+//! ([`ServerOptions::event_loops`]) that own every connection between them: each loop
+//! reads every ready socket, answers reads at once, commits the one-shot writes of all
+//! its connections together (one log append, one sync per round), hands long requests
+//! to a worker pool, and writes each connection's replies with one system call. Sockets
+//! are non-blocking, so a slow or stuck client only ever holds up itself. A loop checks
+//! each new peer's uid (`SO_PEERCRED`) and the connection limit, and answers a refused
+//! client with an ERROR frame before closing. [`ServerHandle::stop`] stops accepting,
+//! lets requests in flight finish, aborts every open transaction, and removes the
+//! socket and the lock file.
+//!
+//! - [`event_loop`]: the rounds; [`conn`]: one connection's state; [`route`]: which
+//!   requests are combined, answered inline or handed to a worker; [`combiner`]: the
+//!   round's one commit; [`worker`]: the pool; [`session`]: the answer to each request.
 
+mod combiner;
 mod conn;
+mod event_loop;
 pub mod log;
+mod out;
+mod poller;
+mod route;
 mod session;
 mod stats;
+mod worker;
 
-use std::collections::HashMap;
-use std::io::{self, Write};
-use std::net::Shutdown;
-use std::os::fd::AsRawFd;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::io;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
-
-use super::protocol::frame::push_frame;
-use super::protocol::rep;
 use super::sys::{self, PeerCred, PidLock};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use event_loop::EventLoop;
 pub use stats::Counters;
+use worker::{Inbox, Workers};
 
 /// Limits and behaviour of a server.
 #[derive(Debug, Clone)]
@@ -67,6 +76,12 @@ pub struct ServerOptions {
     pub scan_page_entries: u32,
     /// Bytes per scan page (a page holds at least one entry).
     pub scan_page_bytes: usize,
+    /// Event loop threads; each owns the connections it accepts (default: one per
+    /// core, at most 8).
+    pub event_loops: usize,
+    /// Most worker threads answering long requests (transaction commits, checkpoints,
+    /// scans, queries) at once; started on demand.
+    pub max_workers: usize,
     /// Write one line per notable event to stderr.
     pub log: bool,
 }
@@ -85,6 +100,8 @@ impl Default for ServerOptions {
             lock_path: None,
             scan_page_entries: 1000,
             scan_page_bytes: 1024 * 1024,
+            event_loops: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            max_workers: 64,
             log: false,
         }
     }
@@ -109,26 +126,14 @@ pub(crate) struct Shared {
     pub socket_path: PathBuf,
     /// Set once shutdown begins.
     pub stopping: AtomicBool,
-    /// Open connections: a handle on each socket, to cut them at shutdown.
-    conns: Mutex<HashMap<u64, UnixStream>>,
-    /// Signalled whenever a connection ends.
-    conn_ended: Condvar,
+    /// The last connection number handed out.
+    pub next_conn_id: AtomicU64,
 }
 
 impl Shared {
     /// Writes a log line if logging is on.
     pub fn log(&self, msg: impl std::fmt::Display) {
         log::line(self.opts.log, msg);
-    }
-
-    /// Called by a connection thread as its last act.
-    fn connection_ended(&self, id: u64) {
-        let mut conns = self.conns.lock();
-        conns.remove(&id);
-        self.counters
-            .connections_active
-            .store(conns.len() as u64, Ordering::Relaxed);
-        self.conn_ended.notify_all();
     }
 }
 
@@ -163,8 +168,7 @@ impl Server {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io(format!("making {} non-blocking", socket_path.display()), e))?;
-        let (wake_rx, wake_tx) = UnixStream::pair()
-            .map_err(|e| Error::io("creating the server's wake-up socket pair", e))?;
+        let listener = Arc::new(listener);
         let shared = Arc::new(Shared {
             backend,
             opts,
@@ -172,27 +176,42 @@ impl Server {
             started: Instant::now(),
             socket_path: socket_path.to_path_buf(),
             stopping: AtomicBool::new(false),
-            conns: Mutex::new(HashMap::new()),
-            conn_ended: Condvar::new(),
+            next_conn_id: AtomicU64::new(0),
         });
+        let workers = Workers::new(shared.opts.max_workers);
+        let mut handle = ServerHandle {
+            shared: Arc::clone(&shared),
+            listener: Some(Arc::clone(&listener)),
+            loops: Vec::new(),
+            inboxes: Vec::new(),
+            workers: Arc::clone(&workers),
+            lock: Some(lock),
+        };
+        for i in 0..shared.opts.event_loops.max(1) {
+            let inbox =
+                Arc::new(Inbox::new().map_err(|e| Error::io("creating a wake-up counter", e))?);
+            let el = EventLoop::new(
+                Arc::clone(&shared),
+                Arc::clone(&listener),
+                Arc::clone(&inbox),
+                Arc::clone(&workers),
+            )?;
+            let t = std::thread::Builder::new()
+                .name(format!("sochdb-loop-{i}"))
+                .spawn(move || el.run())
+                .map_err(|e| Error::io("starting an event loop thread", e))?;
+            handle.loops.push(t);
+            handle.inboxes.push(inbox);
+        }
         shared.log(format_args!(
-            "listening on {} (pid {}, mode {:o}, at most {} connections)",
+            "listening on {} (pid {}, mode {:o}, at most {} connections, {} event loops)",
             socket_path.display(),
             std::process::id(),
             mode,
-            shared.opts.max_connections
+            shared.opts.max_connections,
+            handle.loops.len()
         ));
-        let s2 = Arc::clone(&shared);
-        let accept = std::thread::Builder::new()
-            .name("sochdb-accept".into())
-            .spawn(move || accept_loop(s2, listener, wake_rx))
-            .map_err(|e| Error::io("starting the accept thread", e))?;
-        Ok(ServerHandle {
-            shared,
-            wake: Some(wake_tx),
-            accept: Some(accept),
-            lock: Some(lock),
-        })
+        Ok(handle)
     }
 }
 
@@ -200,10 +219,14 @@ impl Server {
 pub struct ServerHandle {
     /// State shared with the server's threads.
     shared: Arc<Shared>,
-    /// Writing a byte here wakes the accept thread to shut down.
-    wake: Option<UnixStream>,
-    /// The accept thread, joined by `stop`.
-    accept: Option<JoinHandle<Result<()>>>,
+    /// The listening socket, closed once the loops are done.
+    listener: Option<Arc<UnixListener>>,
+    /// The event loop threads, joined by `stop`.
+    loops: Vec<JoinHandle<Result<()>>>,
+    /// Each loop's inbox, to wake it for shutdown.
+    inboxes: Vec<Arc<Inbox>>,
+    /// The worker pool, stopped after the loops.
+    workers: Arc<Workers>,
     /// The socket's lock file, released last.
     lock: Option<PidLock>,
 }
@@ -219,9 +242,9 @@ impl ServerHandle {
         &self.shared.counters
     }
 
-    /// True while the accept thread runs (it ends only on `stop` or a fatal error).
+    /// True while every event loop runs (they end only on `stop` or a fatal error).
     pub fn is_running(&self) -> bool {
-        self.accept.as_ref().is_some_and(|h| !h.is_finished())
+        !self.loops.is_empty() && self.loops.iter().all(|h| !h.is_finished())
     }
 
     /// Stops the server: no new connections, requests in flight finish, every open
@@ -232,15 +255,38 @@ impl ServerHandle {
     }
 
     fn shutdown(&mut self) -> Result<()> {
-        if let Some(mut w) = self.wake.take() {
-            let _ = w.write_all(&[1]);
+        if self.lock.is_none() {
+            return Ok(());
         }
-        let res = match self.accept.take() {
-            Some(h) => h
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Err(e) = std::fs::remove_file(&self.shared.socket_path) {
+            if e.kind() != io::ErrorKind::NotFound {
+                self.shared.log(format_args!(
+                    "could not remove {}: {e}",
+                    self.shared.socket_path.display()
+                ));
+            }
+        }
+        for inbox in &self.inboxes {
+            inbox.wake().notify();
+        }
+        let mut res = Ok(());
+        for h in self.loops.drain(..) {
+            let r = h
                 .join()
-                .unwrap_or_else(|_| Err(Error::Internal("the accept thread panicked".into()))),
-            None => Ok(()),
-        };
+                .unwrap_or_else(|_| Err(Error::Internal("an event loop thread panicked".into())));
+            if res.is_ok() {
+                res = r;
+            }
+        }
+        self.workers.stop();
+        self.listener.take();
+        let c = &self.shared.counters;
+        self.shared.log(format_args!(
+            "stopped: {} connections and {} requests served",
+            c.connections_total.load(Ordering::Relaxed),
+            c.requests_total.load(Ordering::Relaxed)
+        ));
         self.lock.take();
         res
     }
@@ -250,202 +296,6 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         let _ = self.shutdown();
     }
-}
-
-/// Accepts until woken, then shuts everything down in order.
-fn accept_loop(shared: Arc<Shared>, listener: UnixListener, wake: UnixStream) -> Result<()> {
-    let server_uid = sys::effective_uid();
-    let mut next_id: u64 = 0;
-    let mut threads: Vec<JoinHandle<()>> = Vec::new();
-    let fds = [listener.as_raw_fd(), wake.as_raw_fd()];
-    let mut result = Ok(());
-    loop {
-        let ready = match sys::poll_readable(&fds, -1) {
-            Ok(r) => r,
-            Err(e) => {
-                result = Err(Error::io("waiting for connections", e));
-                break;
-            }
-        };
-        if ready[1] {
-            break;
-        }
-        if !ready[0] {
-            continue;
-        }
-        let stream = match listener.accept() {
-            Ok((s, _)) => s,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                // Out of file descriptors or memory: say so, back off, keep serving.
-                shared.log(format_args!("accept failed: {e}; retrying"));
-                std::thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        threads.retain(|t| !t.is_finished());
-        next_id += 1;
-        if let Some(t) = admit(&shared, stream, next_id, server_uid) {
-            threads.push(t);
-        }
-    }
-    shared.stopping.store(true, Ordering::SeqCst);
-    drop(listener);
-    if let Err(e) = std::fs::remove_file(&shared.socket_path) {
-        if e.kind() != io::ErrorKind::NotFound {
-            shared.log(format_args!(
-                "could not remove {}: {e}",
-                shared.socket_path.display()
-            ));
-        }
-    }
-    drain_connections(&shared);
-    for t in threads {
-        let _ = t.join();
-    }
-    let c = &shared.counters;
-    shared.log(format_args!(
-        "stopped: {} connections and {} requests served",
-        c.connections_total.load(Ordering::Relaxed),
-        c.requests_total.load(Ordering::Relaxed)
-    ));
-    result
-}
-
-/// Ends every connection: reads are shut first so requests in flight finish and their
-/// replies go out; after the grace period the rest are cut.
-fn drain_connections(shared: &Shared) {
-    let mut conns = shared.conns.lock();
-    if !conns.is_empty() {
-        shared.log(format_args!(
-            "shutting down: closing {} connections",
-            conns.len()
-        ));
-    }
-    for s in conns.values() {
-        let _ = s.shutdown(Shutdown::Read);
-    }
-    let deadline = Instant::now() + shared.opts.shutdown_grace;
-    while !conns.is_empty() {
-        if shared
-            .conn_ended
-            .wait_until(&mut conns, deadline)
-            .timed_out()
-        {
-            for s in conns.values() {
-                let _ = s.shutdown(Shutdown::Both);
-            }
-            break;
-        }
-    }
-}
-
-/// Checks a new connection and starts its thread, or refuses it with an ERROR frame.
-fn admit(
-    shared: &Arc<Shared>,
-    stream: UnixStream,
-    id: u64,
-    server_uid: u32,
-) -> Option<JoinHandle<()>> {
-    let peer = match sys::peer_cred(&stream) {
-        Ok(p) => p,
-        Err(e) => {
-            shared.log(format_args!(
-                "connection {id} refused: reading its credentials failed: {e}"
-            ));
-            return None;
-        }
-    };
-    let _ = stream.set_nonblocking(false);
-    if !peer_allowed(peer.uid, server_uid, &shared.opts.allowed_uids) {
-        shared
-            .counters
-            .connections_refused
-            .fetch_add(1, Ordering::Relaxed);
-        shared.log(format_args!(
-            "connection {id} refused: uid {} (pid {}) is not allowed",
-            peer.uid, peer.pid
-        ));
-        refuse(
-            &stream,
-            &format!(
-                "Permission denied: uid {} may not use this server (allowed: uid {server_uid}{})",
-                peer.uid,
-                shared
-                    .opts
-                    .allowed_uids
-                    .iter()
-                    .map(|u| format!(", {u}"))
-                    .collect::<String>()
-            ),
-        );
-        return None;
-    }
-    let clone = match stream.try_clone() {
-        Ok(c) => c,
-        Err(e) => {
-            shared.log(format_args!("connection {id} refused: {e}"));
-            refuse(&stream, &format!("Server error: {e}"));
-            return None;
-        }
-    };
-    {
-        let mut conns = shared.conns.lock();
-        if conns.len() >= shared.opts.max_connections {
-            drop(conns);
-            shared
-                .counters
-                .connections_refused
-                .fetch_add(1, Ordering::Relaxed);
-            shared.log(format_args!(
-                "connection {id} refused: the limit of {} connections is reached",
-                shared.opts.max_connections
-            ));
-            refuse(
-                &stream,
-                &format!(
-                    "Server busy: the limit of {} connections is reached; try again later",
-                    shared.opts.max_connections
-                ),
-            );
-            return None;
-        }
-        conns.insert(id, clone);
-        shared
-            .counters
-            .connections_active
-            .store(conns.len() as u64, Ordering::Relaxed);
-    }
-    shared
-        .counters
-        .connections_total
-        .fetch_add(1, Ordering::Relaxed);
-    let s2 = Arc::clone(shared);
-    let spawned = std::thread::Builder::new()
-        .name(format!("sochdb-conn-{id}"))
-        .spawn(move || {
-            conn::run(&s2, stream, id, peer);
-            s2.connection_ended(id);
-        });
-    match spawned {
-        Ok(t) => Some(t),
-        Err(e) => {
-            shared.log(format_args!("connection {id} dropped: no thread: {e}"));
-            shared.connection_ended(id);
-            None
-        }
-    }
-}
-
-/// Sends a version 1 ERROR frame to a connection about to be closed.
-fn refuse(stream: &UnixStream, message: &str) {
-    let mut frame = Vec::new();
-    if push_frame(&mut frame, rep::ERROR, message.as_bytes()).is_ok() {
-        let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-        let _ = sys::send_all(stream, &frame);
-    }
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 /// Describes a peer for log lines.

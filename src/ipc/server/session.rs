@@ -2,15 +2,15 @@
 //! answer to every request.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Shared;
-use super::conn::Out;
+use super::out::Out;
+use super::route::Ack;
 use super::stats::stats_object;
 use crate::backend::{KvCursor, QueryRequest, QueryResult, TxnId, TxnOptions};
-use crate::error::{Error, Status};
+use crate::error::{Error, Result, Status};
 use crate::ipc::protocol::reply::{
     ServerHello, begin_page, encode_error_status, encode_query_header, encode_table_list,
     encode_values, error_message, finish_page, page_entry_len, put_page_entry, put_row,
@@ -20,7 +20,6 @@ use crate::ipc::protocol::request::{NO_TXN, QueryFormat, Request, unknown_opcode
 use crate::ipc::protocol::wire::{ScanTarget, put_schema, put_u32};
 use crate::ipc::protocol::{FEATURES, HEADER_LEN, MAX_PAYLOAD, PROTOCOL_VERSION, op, rep};
 use crate::kernel::path;
-use crate::storage::BatchOp;
 
 /// Largest page a client may ask for, in entries.
 const MAX_PAGE_ENTRIES: u32 = 100_000;
@@ -34,19 +33,11 @@ enum Failure {
     /// An error whose text the protocol fixes (`Transaction not found: 3`); version 1
     /// clients get the text as is.
     Text(Status, String),
-    /// Writing to the client failed: the connection is over.
-    Io(io::Error),
 }
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Failure {
         Failure::Db(e)
-    }
-}
-
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Failure {
-        Failure::Io(e)
     }
 }
 
@@ -141,8 +132,8 @@ impl Session {
         n
     }
 
-    /// Answers one request frame. Only a failure to write to the client is an error.
-    pub fn handle(&mut self, opcode: u8, payload: &[u8], out: &mut Out<'_>) -> io::Result<()> {
+    /// Answers one request frame.
+    pub fn handle(&mut self, opcode: u8, payload: &[u8], out: &mut Out) {
         self.requests += 1;
         let c = &self.shared.counters;
         c.requests_total.fetch_add(1, Ordering::Relaxed);
@@ -161,86 +152,41 @@ impl Session {
         match res {
             Ok(()) => {
                 c.requests_success.fetch_add(1, Ordering::Relaxed);
-                Ok(())
             }
-            Err(Failure::Io(e)) => Err(e),
             Err(Failure::Db(e)) => {
                 c.requests_error.fetch_add(1, Ordering::Relaxed);
-                out.frame(self.error_opcode(), &self.error_payload(&e))
+                out.frame(self.error_opcode(), &self.error_payload(&e));
             }
             Err(Failure::Text(status, text)) => {
                 c.requests_error.fetch_add(1, Ordering::Relaxed);
                 if self.v2 {
-                    out.frame(rep::ERROR_STATUS, &encode_error_status(status, &text))
+                    out.frame(rep::ERROR_STATUS, &encode_error_status(status, &text));
                 } else {
-                    out.frame(rep::ERROR, text.as_bytes())
+                    out.frame(rep::ERROR, text.as_bytes());
                 }
             }
         }
     }
 
-    /// The write a request stands for when it is a one-shot put or delete (version 1
-    /// PUT and DELETE, KV_PUT and KV_DELETE without a transaction): such requests that
-    /// arrive together are committed as one group by [`Session::commit_group`].
-    pub fn groupable(&self, opcode: u8, payload: &[u8]) -> Option<BatchOp> {
-        if !matches!(opcode, op::PUT | op::DELETE | op::KV_PUT | op::KV_DELETE) {
-            return None;
-        }
-        match Request::decode(opcode, payload).ok()? {
-            Request::Put { key, value }
-            | Request::KvPut {
-                txn: NO_TXN,
-                key,
-                value,
-            } => Some(BatchOp::Put {
-                key: key.to_vec(),
-                value: value.to_vec(),
-            }),
-            Request::Delete { key } | Request::KvDelete { txn: NO_TXN, key } => {
-                Some(BatchOp::Delete { key: key.to_vec() })
-            }
-            _ => None,
-        }
-    }
-
-    /// Commits the one-shot writes gathered by [`Session::groupable`] and answers each
-    /// with OK, in order. Two or more are committed with one `write_batch` (one commit,
-    /// one sync); if that fails, each is committed on its own so that each gets its own
-    /// answer.
-    pub fn commit_group(&mut self, group: &mut Vec<BatchOp>, out: &mut Out<'_>) -> io::Result<()> {
-        if group.is_empty() {
-            return Ok(());
-        }
-        let n = group.len() as u64;
-        self.requests += n;
+    /// Answers a one-shot write once the combined commit that carried it is over:
+    /// `outcome` is its commit timestamp or its own error.
+    pub fn write_done(&mut self, ack: Ack, outcome: Result<u64>, out: &mut Out) {
+        self.requests += 1;
         let c = &self.shared.counters;
-        c.requests_total.fetch_add(n, Ordering::Relaxed);
-        let db = Arc::clone(&self.shared.backend);
-        if group.len() > 1 && db.write_batch(group).is_ok() {
-            c.requests_success.fetch_add(n, Ordering::Relaxed);
-            for _ in 0..n {
-                out.frame(rep::OK, &[])?;
-            }
-            group.clear();
-            return Ok(());
-        }
-        for one in group.drain(..) {
-            let r = match &one {
-                BatchOp::Put { key, value } => db.put(None, key, value),
-                BatchOp::Delete { key } => db.delete(None, key),
-            };
-            match r {
-                Ok(()) => {
-                    c.requests_success.fetch_add(1, Ordering::Relaxed);
-                    out.frame(rep::OK, &[])?;
-                }
-                Err(e) => {
-                    c.requests_error.fetch_add(1, Ordering::Relaxed);
-                    out.frame(self.error_opcode(), &self.error_payload(&e))?;
+        c.requests_total.fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Ok(ts) => {
+                c.requests_success.fetch_add(1, Ordering::Relaxed);
+                match ack {
+                    Ack::Ok => out.frame(rep::OK, &[]),
+                    Ack::CommitTs => out.frame(rep::TXN_ID, &ts.to_le_bytes()),
                 }
             }
+            Err(e) => {
+                c.requests_error.fetch_add(1, Ordering::Relaxed);
+                out.frame(self.error_opcode(), &self.error_payload(&e));
+            }
         }
-        Ok(())
     }
 
     /// The backend transaction named by a connection-local id (`NO_TXN` is none).
@@ -254,7 +200,7 @@ impl Session {
         }
     }
 
-    fn begin(&mut self, opts: TxnOptions, out: &mut Out<'_>) -> Res {
+    fn begin(&mut self, opts: TxnOptions, out: &mut Out) -> Res {
         let limit = self.shared.opts.max_txns_per_connection;
         if self.txns.len() >= limit {
             return Err(Failure::Text(
@@ -272,7 +218,10 @@ impl Session {
             .counters
             .active_transactions
             .fetch_add(1, Ordering::Relaxed);
-        Ok(out.frame(rep::TXN_ID, &local.to_le_bytes())?)
+        {
+            out.frame(rep::TXN_ID, &local.to_le_bytes());
+            Ok(())
+        }
     }
 
     fn finish_txn(&mut self, local: u64) -> std::result::Result<TxnId, Failure> {
@@ -287,7 +236,7 @@ impl Session {
         Ok(t)
     }
 
-    fn dispatch(&mut self, req: Request<'_>, out: &mut Out<'_>) -> Res {
+    fn dispatch(&mut self, req: Request<'_>, out: &mut Out) -> Res {
         let db = Arc::clone(&self.shared.backend);
         match req {
             Request::Put { key, value } => {
@@ -296,7 +245,10 @@ impl Session {
             }
             Request::Get { key } => {
                 let v = db.get(None, key)?.unwrap_or_default();
-                Ok(out.frame(rep::VALUE, &v)?)
+                {
+                    out.frame(rep::VALUE, &v);
+                    Ok(())
+                }
             }
             Request::Delete { key } => {
                 db.delete(None, key)?;
@@ -307,7 +259,10 @@ impl Session {
             Request::CommitTxn { txn } => {
                 let t = self.finish_txn(txn)?;
                 match db.commit(t) {
-                    Ok(ts) => Ok(out.frame(rep::TXN_ID, &ts.to_le_bytes())?),
+                    Ok(ts) => {
+                        out.frame(rep::TXN_ID, &ts.to_le_bytes());
+                        Ok(())
+                    }
                     Err(e) => {
                         // Whatever the failure, the transaction is over for the client.
                         let _ = db.abort(t);
@@ -349,7 +304,10 @@ impl Session {
                 let v = db
                     .get_path(None, &path::join(&segments)?)?
                     .unwrap_or_default();
-                Ok(out.frame(rep::VALUE, &v)?)
+                {
+                    out.frame(rep::VALUE, &v);
+                    Ok(())
+                }
             }
             Request::Scan { prefix } => self.v1_scan(prefix, out),
             Request::Checkpoint => {
@@ -366,9 +324,15 @@ impl Session {
                 let m = stats_object(&self.shared, self.v2)?;
                 let text = serde_json::to_vec(&m)
                     .map_err(|e| Error::Internal(format!("encoding STATS_RESP: {e}")))?;
-                Ok(out.frame(rep::STATS_RESP, &text)?)
+                {
+                    out.frame(rep::STATS_RESP, &text);
+                    Ok(())
+                }
             }
-            Request::Ping => Ok(out.frame(rep::PONG, &[])?),
+            Request::Ping => {
+                out.frame(rep::PONG, &[]);
+                Ok(())
+            }
             Request::ExecuteSql { sql } => {
                 let answer = serde_json::json!({
                     "error": format!(
@@ -377,7 +341,10 @@ impl Session {
                         sql.len()
                     )
                 });
-                Ok(out.frame(rep::VALUE, answer.to_string().as_bytes())?)
+                {
+                    out.frame(rep::VALUE, answer.to_string().as_bytes());
+                    Ok(())
+                }
             }
             Request::Hello { version, client } => {
                 if version == 0 {
@@ -398,7 +365,7 @@ impl Session {
                     },
                     server: format!("sochdb {}", crate::VERSION),
                 };
-                out.frame(rep::VALUE, &hello.encode()?)?;
+                out.frame(rep::VALUE, &hello.encode()?);
                 self.v2 = agreed >= 2;
                 Ok(())
             }
@@ -406,7 +373,10 @@ impl Session {
                 let t = self.txn(txn)?;
                 match db.get(t, key)? {
                     Some(v) => value_checked(out, &v, "value"),
-                    None => Ok(out.frame(rep::NOT_FOUND, &[])?),
+                    None => {
+                        out.frame(rep::NOT_FOUND, &[]);
+                        Ok(())
+                    }
                 }
             }
             Request::KvPut { txn, key, value } => {
@@ -423,7 +393,10 @@ impl Session {
                 let t = self.txn(txn)?;
                 match db.get_path(t, path)? {
                     Some(v) => value_checked(out, &v, "value"),
-                    None => Ok(out.frame(rep::NOT_FOUND, &[])?),
+                    None => {
+                        out.frame(rep::NOT_FOUND, &[]);
+                        Ok(())
+                    }
                 }
             }
             Request::PathPut { txn, path, value } => {
@@ -491,7 +464,10 @@ impl Session {
             }
             Request::Batch(ops) => {
                 let ts = db.write_batch(&ops)?;
-                Ok(out.frame(rep::TXN_ID, &ts.to_le_bytes())?)
+                {
+                    out.frame(rep::TXN_ID, &ts.to_le_bytes());
+                    Ok(())
+                }
             }
             Request::TableDrop { name } => {
                 db.drop_table(name)?;
@@ -505,7 +481,10 @@ impl Session {
                 let s = db.describe_table(name)?;
                 let mut p = Vec::new();
                 put_schema(&mut p, &s)?;
-                Ok(out.frame(rep::VALUE, &p)?)
+                {
+                    out.frame(rep::VALUE, &p);
+                    Ok(())
+                }
             }
             Request::RowWrite {
                 txn,
@@ -516,25 +495,34 @@ impl Session {
             } => {
                 let t = self.txn(txn)?;
                 let id = db.write_row(t, table, row_id, &values, mode)?;
-                Ok(out.frame(rep::VALUE, &id.to_le_bytes())?)
+                {
+                    out.frame(rep::VALUE, &id.to_le_bytes());
+                    Ok(())
+                }
             }
             Request::RowGet { txn, table, row_id } => {
                 let t = self.txn(txn)?;
                 match db.get_row(t, table, row_id)? {
                     Some(vals) => value_checked(out, &encode_values(&vals)?, "row"),
-                    None => Ok(out.frame(rep::NOT_FOUND, &[])?),
+                    None => {
+                        out.frame(rep::NOT_FOUND, &[]);
+                        Ok(())
+                    }
                 }
             }
             Request::RowDelete { txn, table, row_id } => {
                 let t = self.txn(txn)?;
                 let existed = db.delete_row(t, table, row_id)?;
-                Ok(out.frame(rep::VALUE, &[u8::from(existed)])?)
+                {
+                    out.frame(rep::VALUE, &[u8::from(existed)]);
+                    Ok(())
+                }
             }
         }
     }
 
     /// Version 1 SCAN: every pair under the prefix in one VALUE, in key order.
-    fn v1_scan(&mut self, prefix: &str, out: &mut Out<'_>) -> Res {
+    fn v1_scan(&mut self, prefix: &str, out: &mut Out) -> Res {
         let opts = crate::backend::ScanOptions {
             range: crate::backend::ScanRange::Prefix(prefix.as_bytes().to_vec()),
             reverse: false,
@@ -567,11 +555,11 @@ impl Session {
         }
         out.buf()[body..body + 4].copy_from_slice(&count.to_le_bytes());
         out.end(at)?;
-        Ok(out.flush_if_full()?)
+        Ok(())
     }
 
     /// Answers with the next page of cursor `id`, releasing the cursor at its end.
-    fn page(&mut self, id: u64, max: u32, out: &mut Out<'_>) -> Res {
+    fn page(&mut self, id: u64, max: u32, out: &mut Out) -> Res {
         let max = match max {
             0 => self.shared.opts.scan_page_entries.max(1),
             m => m.min(MAX_PAGE_ENTRIES),
@@ -624,16 +612,19 @@ impl Session {
             self.cursors.remove(&id);
             return Err(e.into());
         }
-        Ok(out.flush_if_full()?)
+        Ok(())
     }
 }
 
-fn ok(out: &mut Out<'_>) -> Res {
-    Ok(out.frame(rep::OK, &[])?)
+fn ok(out: &mut Out) -> Res {
+    {
+        out.frame(rep::OK, &[]);
+        Ok(())
+    }
 }
 
 /// A VALUE reply, or `TooLarge` when it cannot fit one frame.
-fn value_checked(out: &mut Out<'_>, payload: &[u8], what: &str) -> Res {
+fn value_checked(out: &mut Out, payload: &[u8], what: &str) -> Res {
     if payload.len() > MAX_PAYLOAD {
         return Err(Error::TooLarge(format!(
             "{what} of {} bytes exceeds one frame ({MAX_PAYLOAD} bytes)",
@@ -641,7 +632,10 @@ fn value_checked(out: &mut Out<'_>, payload: &[u8], what: &str) -> Res {
         ))
         .into());
     }
-    Ok(out.frame(rep::VALUE, payload)?)
+    {
+        out.frame(rep::VALUE, payload);
+        Ok(())
+    }
 }
 
 fn txn_not_found(local: u64) -> Failure {
@@ -654,8 +648,8 @@ fn cursor_not_found(id: u64) -> Failure {
 
 /// Streams a typed result: VALUE (header), ROW chunks, END_STREAM. A row that cannot
 /// fit a frame ends the stream with an error reply instead of END_STREAM.
-fn stream_result(res: &QueryResult, out: &mut Out<'_>) -> Res {
-    out.frame(rep::VALUE, &encode_query_header(res)?)?;
+fn stream_result(res: &QueryResult, out: &mut Out) -> Res {
+    out.frame(rep::VALUE, &encode_query_header(res)?);
     let mut rows = res.rows.iter().peekable();
     while rows.peek().is_some() {
         let at = out.begin(rep::ROW);
@@ -683,9 +677,11 @@ fn stream_result(res: &QueryResult, out: &mut Out<'_>) -> Res {
         out.end(at).map_err(|e| {
             Error::TooLarge(format!("a row of the result does not fit one frame: {e}"))
         })?;
-        out.flush_if_full()?;
     }
-    Ok(out.frame(rep::END_STREAM, &[])?)
+    {
+        out.frame(rep::END_STREAM, &[]);
+        Ok(())
+    }
 }
 
 /// Renders a result as TOON or JSON text.

@@ -35,6 +35,9 @@ pub struct Counters {
     pub broken_frames: AtomicU64,
     /// Connections closed for idleness.
     pub idle_timeouts: AtomicU64,
+    /// Commits of one-shot writes made by the event loops: each carries every one-shot
+    /// write its loop gathered in one round, from any number of connections.
+    pub write_commits: AtomicU64,
 }
 
 fn get(a: &AtomicU64) -> u64 {
@@ -84,6 +87,7 @@ pub(crate) fn stats_object(
     );
     put("broken_frames", get(&c.broken_frames));
     put("idle_timeouts", get(&c.idle_timeouts));
+    put("write_commits", get(&c.write_commits));
     put("max_connections", shared.opts.max_connections as u64);
     for (k, v) in db {
         if m.contains_key(&k) || !(all_backend_figures || v.as_u64().is_some()) {
