@@ -120,6 +120,10 @@ struct CommitState {
     /// lets them leave first: they are about to return and often commit again at once,
     /// so the next group includes them instead of leaving them to the one after.
     exiting: usize,
+    /// Callers of [`Pipeline::sync_all`] waiting to lead a sync. They may want a leader
+    /// when the buffer is empty (records written, not synced), so a committer on its way
+    /// out must wake them too.
+    sync_waiters: usize,
     /// The failure that made the pipeline read-only, if any.
     failure: Option<Failure>,
     /// Set by close: no more timestamps are assigned.
@@ -183,6 +187,7 @@ impl Pipeline {
                 synced_ts: last_ts,
                 invisible: VecDeque::new(),
                 exiting: 0,
+                sync_waiters: 0,
                 failure: None,
                 closed: false,
             }),
@@ -389,7 +394,14 @@ impl Pipeline {
     /// Called by every committer on its way out, so that the wake-up that made the
     /// leader slot available is never lost on a thread that then does not lead.
     fn pass_leadership(&self, st: &CommitState) {
-        if !st.leader_active && st.exiting == 0 && !st.buffer.is_empty() {
+        if st.leader_active || st.exiting > 0 {
+            return;
+        }
+        if st.sync_waiters > 0 {
+            // A sync may be due with nothing buffered: wake every waiter, so that the
+            // one that wants it is among them.
+            self.changed.notify_all();
+        } else if !st.buffer.is_empty() {
             self.changed.notify_one();
         }
     }
@@ -489,12 +501,15 @@ impl Pipeline {
     /// Makes every record assigned so far durable (used by the background syncer, by
     /// checkpoint and by close). Does nothing when everything is synced already.
     pub(crate) fn sync_all(&self) -> Result<()> {
-        let st = self.state.lock();
+        let mut st = self.state.lock();
         if st.synced_ts >= st.last_ts {
             return Ok(());
         }
         let target = st.last_ts;
-        self.drive(st, target, Some(Reach::Synced), false)
+        st.sync_waiters += 1;
+        let outcome = self.drive(st, target, Some(Reach::Synced), false);
+        self.state.lock().sync_waiters -= 1;
+        outcome
     }
 
     /// True when some assigned record is not yet synced.
@@ -521,5 +536,67 @@ impl Pipeline {
         drop(st);
         self.wal.lock().take();
         synced
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::storage::io::{FileSystem, SimFs};
+    use crate::storage::wal::WalCounters;
+
+    fn pipeline() -> Pipeline {
+        let fs: Arc<dyn FileSystem> = Arc::new(SimFs::new());
+        let dir = PathBuf::from("/db");
+        fs.create_dir_all(&dir).unwrap();
+        let counters = Arc::new(WalCounters::default());
+        let wal = WalWriter::create(fs, &dir, 1, 0, 1 << 20, counters).unwrap();
+        Pipeline::new(0, Some(wal))
+    }
+
+    /// A background sync that finds committers still on their way out waits for them;
+    /// the last one to leave, with nothing buffered, must wake it. (It once did not, and
+    /// the sync, and the close that joined it, waited forever.)
+    #[test]
+    fn the_last_committer_out_wakes_a_waiting_sync() {
+        let p = Arc::new(pipeline());
+        let batch = PreparedBatch::new(vec![0; 8]).unwrap();
+        let ts = p
+            .commit(&batch, Durability::Buffered, &mut |_| Ok(()), &mut |_| {
+                false
+            })
+            .unwrap();
+        {
+            // As if a committer made visible by a leader had not yet returned.
+            let mut st = p.state.lock();
+            assert!(st.written_ts >= ts && st.synced_ts < ts && st.buffer.is_empty());
+            st.exiting += 1;
+        }
+        let (tx, rx) = mpsc::channel();
+        let syncer = {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || tx.send(p.sync_all()).unwrap())
+        };
+        // Wait until the sync is parked behind the exiting committer.
+        while p.state.lock().sync_waiters == 0 {
+            std::thread::yield_now();
+        }
+        {
+            // The committer leaves, as `drive` does.
+            let mut st = p.state.lock();
+            st.exiting -= 1;
+            p.pass_leadership(&st);
+        }
+        let outcome = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the sync was never woken");
+        outcome.unwrap();
+        syncer.join().unwrap();
+        assert!(p.state.lock().synced_ts >= ts);
     }
 }
