@@ -531,6 +531,23 @@ sochdb_status sochdb_delete(struct sochdb_db *db, struct sochdb_txn *txn, const 
 // Errors: `SOCHDB_INVALID_ARGUMENT`, `SOCHDB_CLOSED`, `SOCHDB_IO`, `SOCHDB_READ_ONLY`.
 sochdb_status sochdb_checkpoint(struct sochdb_db *db, struct sochdb_error **err);
 
+// A full manual compaction (like RocksDB's `CompactRange` over every key, or SQLite's
+// `VACUUM`): flushes the memtable, then rewrites every level of block files into the
+// last one, dropping overwritten versions no open transaction can read and deleted
+// keys; in socket mode, on the server. Returns when done, which takes about as long as
+// reading and writing the whole database once; other threads (and, in socket mode,
+// other clients) keep reading, writing and committing meanwhile. Afterwards the
+// database takes about the space its live keys and values need.
+//
+// Ownership: nothing is allocated but `*err` on failure. Errors:
+// `SOCHDB_INVALID_ARGUMENT` (not a database handle), `SOCHDB_CLOSED` (closed before or
+// during the call; nothing is lost), `SOCHDB_READ_ONLY` (opened read-only, or refusing
+// writes after a failed write), `SOCHDB_IO`, `SOCHDB_CORRUPTION` (a damaged block
+// file, named in the message; the files are left as they were), and in socket mode
+// `SOCHDB_PROTOCOL` when the connection fails. In socket mode the call waits for the
+// server's reply without the request timeout.
+sochdb_status sochdb_compact(struct sochdb_db *db, struct sochdb_error **err);
+
 // Figures about the database as a JSON object (NUL-terminated text): transactions,
 // memtable and log bytes, and in socket mode the server's connection counters.
 //

@@ -281,6 +281,13 @@ pub trait Backend: Send + Sync {
 
     /// Flushes, syncs and trims the log.
     fn checkpoint(&self) -> Result<()>;
+    /// A full manual compaction (like RocksDB's `CompactRange` over every key, or
+    /// SQLite's `VACUUM`): flushes the memtable, then rewrites every level into the last
+    /// one, dropping the versions no open snapshot can read and the tombstones that
+    /// delete nothing older. Returns when done; reads, writes and transactions keep
+    /// working meanwhile (writes made during it may stay in the upper levels).
+    /// `ReadOnly` on a database opened read-only or refusing writes after a failure.
+    fn compact(&self) -> Result<()>;
     /// Figures as a JSON object.
     fn stats(&self) -> Result<serde_json::Map<String, serde_json::Value>>;
     /// Closes the database (or the connection); later calls fail with `Closed`.

@@ -4,7 +4,7 @@ mod common;
 
 use common::{ServeProc, cli, cli_stdin};
 
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "get",
     "put",
     "del",
@@ -13,6 +13,7 @@ const COMMANDS: [&str; 11] = [
     "tables",
     "stats",
     "checkpoint",
+    "compact",
     "verify",
     "serve",
     "import",
@@ -153,6 +154,21 @@ fn session(target: &[&str], dir: &std::path::Path) {
     } else {
         assert!(err.contains("OK: 4 keys"), "{err}");
     }
+
+    // A full compaction drops what the deletes and overwrites above left behind, and
+    // keeps every live pair.
+    let (code, _, err) = run(&["compact"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("compact: done, ") && err.contains("MB on disk (compactions read "),
+        "{err}"
+    );
+    let (code, out, _) = run(&["scan", "--keys-only"]);
+    assert_eq!(code, 0);
+    assert_eq!(out, "bin\ndocs/1/title\ndocs/2/title\nuser3\n");
+    assert_eq!(run(&["get", "user/1"]).0, 1);
+    let (code, out, err) = run(&["compact", "extra"]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
 }
 
 #[test]

@@ -383,7 +383,7 @@ fn protocol_samples() -> Vec<Vec<u8>> {
         p
     };
     let mut all = Vec::new();
-    for code in 0x01u8..=0x22 {
+    for code in 0x01u8..=0x23 {
         all.extend(frame(code, &kv));
     }
     vec![

@@ -33,6 +33,7 @@ func everyCall(db *sochdb.DB, e *env) map[string]error {
 	b.Put(k, nil)
 	_, errs["Write"] = db.Write(&b)
 	errs["Checkpoint"] = db.Checkpoint()
+	errs["Compact"] = db.Compact()
 	_, errs["Stats"] = db.Stats()
 	errs["CreateTable"] = db.CreateTable(e.s("t"), sochdb.Column{Name: "a", Type: sochdb.TypeInt64})
 	errs["DropTable"] = db.DropTable(e.s("t"))

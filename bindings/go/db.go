@@ -12,6 +12,8 @@ package sochdb
 #cgo nocallback sochdb_close
 #cgo noescape sochdb_checkpoint
 #cgo nocallback sochdb_checkpoint
+#cgo noescape sochdb_compact
+#cgo nocallback sochdb_compact
 #cgo noescape sochdb_stats
 #cgo nocallback sochdb_stats
 #cgo noescape sochdb_buf_free
@@ -174,6 +176,28 @@ func (db *DB) Checkpoint() error {
 	}
 	var cerr *C.sochdb_error
 	st := C.sochdb_checkpoint(p, &cerr)
+	db.leave()
+	if st != C.SOCHDB_OK {
+		return takeError(st, cerr)
+	}
+	return nil
+}
+
+// Compact runs a full manual compaction (like RocksDB's CompactRange over every key, or
+// SQLite's VACUUM): it flushes the memtable, then rewrites every level of block files
+// into the last one, dropping overwritten versions no open transaction can read and
+// deleted keys, so the database takes about the space its live data needs. In socket
+// mode the server does the work. It returns when done, which takes about as long as
+// reading and writing the whole database once; other goroutines (and other clients)
+// keep reading and writing meanwhile. Errors: ErrReadOnly on a database opened
+// read-only, ErrClosed once the database is closed.
+func (db *DB) Compact() error {
+	p, err := db.enter()
+	if err != nil {
+		return err
+	}
+	var cerr *C.sochdb_error
+	st := C.sochdb_compact(p, &cerr)
 	db.leave()
 	if st != C.SOCHDB_OK {
 		return takeError(st, cerr)

@@ -249,6 +249,38 @@ func ExampleDB_GetRow() {
 	// stock (UInt64) = 12
 }
 
+func ExampleDB_Compact() {
+	db, done := tempDB()
+	defer done()
+
+	// Every key written three times, then half of them deleted: the files hold all of
+	// it until a compaction keeps only what can still be read.
+	for round := 0; round < 3; round++ {
+		var b sochdb.Batch
+		for i := 0; i < 1000; i++ {
+			b.Put([]byte(fmt.Sprintf("key/%04d", i)), []byte(fmt.Sprintf("round %d", round)))
+		}
+		if _, err := db.Write(&b); err != nil {
+			log.Fatal(err)
+		}
+	}
+	var del sochdb.Batch
+	for i := 0; i < 1000; i += 2 {
+		del.Delete([]byte(fmt.Sprintf("key/%04d", i)))
+	}
+	if _, err := db.Write(&del); err != nil {
+		log.Fatal(err)
+	}
+
+	if err := db.Compact(); err != nil {
+		log.Fatal(err)
+	}
+	v, _ := db.Get([]byte("key/0001"))
+	_, err := db.Get([]byte("key/0002"))
+	fmt.Printf("key/0001=%s, key/0002 deleted: %v\n", v, errors.Is(err, sochdb.ErrNotFound))
+	// Output: key/0001=round 2, key/0002 deleted: true
+}
+
 func ExampleError() {
 	db, done := tempDB()
 	defer done()

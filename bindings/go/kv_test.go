@@ -3,6 +3,7 @@ package sochdb_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -205,5 +206,74 @@ func TestCheckpointAndStats(t *testing.T) {
 		if !ok || n < 1 {
 			t.Fatalf("txns_committed = %#v in %v", st["txns_committed"], st)
 		}
+	})
+}
+
+func TestCompact(t *testing.T) {
+	both(t, func(e *env) {
+		t := e.t
+		db := e.open(nil)
+		const keys = 2000
+		key := func(i int) []byte { return e.k(fmt.Sprintf("c%05d", i)) }
+		value := func(round, i int) []byte { return []byte(fmt.Sprintf("round %d of key %d %0100d", round, i, 0)) }
+		write := func(round int) {
+			var b sochdb.Batch
+			for i := 0; i < keys; i++ {
+				b.Put(key(i), value(round, i))
+			}
+			_, err := db.Write(&b)
+			must(t, err)
+		}
+		write(0)
+		// A snapshot of round 0, held across the compaction.
+		old, err := db.Begin(false)
+		must(t, err)
+		for round := 1; round < 4; round++ {
+			write(round)
+			must(t, db.Checkpoint()) // each round in its own block file
+		}
+		var del sochdb.Batch
+		for i := 0; i < keys; i += 2 {
+			del.Delete(key(i))
+		}
+		_, err = db.Write(&del)
+		must(t, err)
+		before, err := db.Stats()
+		must(t, err)
+
+		must(t, db.Compact())
+
+		after, err := db.Stats()
+		must(t, err)
+		read, _ := after["compaction_bytes_read"].(int64)
+		was, _ := before["compaction_bytes_read"].(int64)
+		if read <= was {
+			t.Fatalf("compaction_bytes_read %v -> %v: the compaction read nothing", was, read)
+		}
+		for i := 0; i < keys; i++ {
+			v, err := db.Get(key(i))
+			if i%2 == 0 {
+				wantErr(t, err, sochdb.ErrNotFound)
+			} else {
+				must(t, err)
+				equal(t, string(v), string(value(3, i)))
+			}
+			// The snapshot still reads the versions of its time.
+			v, err = old.Get(key(i))
+			must(t, err)
+			equal(t, string(v), string(value(0, i)))
+		}
+		must(t, old.Rollback())
+
+		if e.socket {
+			return
+		}
+		// In-process: a read-only database cannot be compacted.
+		must(t, db.Close())
+		ro := e.open(&sochdb.Options{ReadOnly: true})
+		wantErr(t, ro.Compact(), sochdb.ErrReadOnly)
+		v, err := ro.Get(key(1))
+		must(t, err)
+		equal(t, string(v), string(value(3, 1)))
 	})
 }

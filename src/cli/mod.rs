@@ -182,6 +182,18 @@ const COMMANDS: &[Command] = &[
         run: Some(commands::checkpoint),
     },
     Command {
+        name: "compact",
+        usage: "compact",
+        about: "Runs a full compaction: flushes the memtable, then rewrites every block file \
+                into the last level, dropping overwritten versions and deleted keys, so the \
+                database takes about the space its live data needs. Prints a progress line \
+                on stderr, then the bytes on disk before and after. With --socket the \
+                server does the work (other clients keep reading and writing) and the \
+                reply is awaited without --timeout.",
+        opts: &[],
+        run: Some(commands::compact),
+    },
+    Command {
         name: "verify",
         usage: "verify [DIR]",
         about: "With --db DIR (or DIR): reads every file of the database without opening \

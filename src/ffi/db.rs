@@ -1,5 +1,6 @@
 //! The database handle (one type for in-process and socket mode) and the operations
-//! that need no transaction handle: close, single-key get/put/delete, checkpoint, stats.
+//! that need no transaction handle: close, single-key get/put/delete, checkpoint,
+//! compaction, stats.
 
 use std::ffi::c_char;
 use std::path::Path;
@@ -248,6 +249,29 @@ pub unsafe extern "C" fn sochdb_checkpoint(
     guard_ok("sochdb_checkpoint", err, || {
         get(db)?.backend()?.checkpoint()
     })
+}
+
+/// A full manual compaction (like RocksDB's `CompactRange` over every key, or SQLite's
+/// `VACUUM`): flushes the memtable, then rewrites every level of block files into the
+/// last one, dropping overwritten versions no open transaction can read and deleted
+/// keys; in socket mode, on the server. Returns when done, which takes about as long as
+/// reading and writing the whole database once; other threads (and, in socket mode,
+/// other clients) keep reading, writing and committing meanwhile. Afterwards the
+/// database takes about the space its live keys and values need.
+///
+/// Ownership: nothing is allocated but `*err` on failure. Errors:
+/// `SOCHDB_INVALID_ARGUMENT` (not a database handle), `SOCHDB_CLOSED` (closed before or
+/// during the call; nothing is lost), `SOCHDB_READ_ONLY` (opened read-only, or refusing
+/// writes after a failed write), `SOCHDB_IO`, `SOCHDB_CORRUPTION` (a damaged block
+/// file, named in the message; the files are left as they were), and in socket mode
+/// `SOCHDB_PROTOCOL` when the connection fails. In socket mode the call waits for the
+/// server's reply without the request timeout.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sochdb_compact(
+    db: *mut sochdb_db,
+    err: *mut *mut sochdb_error,
+) -> sochdb_status {
+    guard_ok("sochdb_compact", err, || get(db)?.backend()?.compact())
 }
 
 /// Figures about the database as a JSON object (NUL-terminated text): transactions,

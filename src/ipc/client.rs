@@ -44,7 +44,8 @@ pub struct ClientOptions {
     /// Longest wait for the server to accept the connection.
     pub connect_timeout: Duration,
     /// Longest wait for a reply; `None` waits forever. A timed-out connection is
-    /// dropped (its reply could arrive later and be taken for another's).
+    /// dropped (its reply could arrive later and be taken for another's). The reply to
+    /// a full compaction ([`Backend::compact`]) is awaited without a limit.
     pub request_timeout: Option<Duration>,
     /// Entries per scan page asked of the server (0 lets the server choose).
     pub scan_page_entries: u32,
@@ -492,6 +493,29 @@ impl Inner {
         let mut st = self.state.lock();
         self.call_locked(&mut st, req)?.into_error()
     }
+
+    /// Like [`Inner::call`], for a request that runs as long as its work takes (a full
+    /// compaction rewrites the whole database): its reply is awaited without the
+    /// request timeout, which then applies again. The server going away still ends the
+    /// wait.
+    fn call_unbounded(&self, req: &Request<'_>) -> Result<Reply> {
+        let mut st = self.state.lock();
+        let conn = self.ready(&mut st)?;
+        conn.stream.set_read_timeout(None).map_err(|e| {
+            Error::io(
+                format!("lifting the read timeout on {}", self.path.display()),
+                e,
+            )
+        })?;
+        let r = self.call_locked(&mut st, req);
+        if let Some(c) = &st.conn {
+            if let Err(e) = c.stream.set_read_timeout(self.opts.request_timeout) {
+                // The next call reconnects, with the timeout set.
+                self.drop_conn(&mut st, format!("restoring the read timeout failed: {e}"));
+            }
+        }
+        r?.into_error()
+    }
 }
 
 fn is_connection_error(e: &Error) -> bool {
@@ -777,6 +801,11 @@ impl Backend for Client {
     fn checkpoint(&self) -> Result<()> {
         let r = self.inner.call(&Request::Checkpoint)?;
         expect_ok(r, "CHECKPOINT")
+    }
+
+    fn compact(&self) -> Result<()> {
+        let r = self.inner.call_unbounded(&Request::Compact)?;
+        expect_ok(r, "COMPACT")
     }
 
     fn stats(&self) -> Result<serde_json::Map<String, serde_json::Value>> {

@@ -672,6 +672,24 @@ impl Backend for Database {
         self.inner.engine.checkpoint()
     }
 
+    fn compact(&self) -> Result<()> {
+        let inner = &self.inner;
+        inner.check_open()?;
+        let engine = &inner.engine;
+        if engine.is_read_only() {
+            return Err(Error::ReadOnly(format!(
+                "cannot compact the database in {}: it is read-only (opened read-only, or \
+                 refusing writes after a failed write; reopen it to write again)",
+                engine.dir().display()
+            )));
+        }
+        // Every commit so far into block files, so that the compaction reaches it.
+        engine.checkpoint()?;
+        // What the compaction may drop is bounded by the oldest snapshot still held.
+        inner.maintain();
+        engine.compact_all().map(|_| ())
+    }
+
     fn stats(&self) -> Result<serde_json::Map<String, serde_json::Value>> {
         let inner = &self.inner;
         inner.check_open()?;

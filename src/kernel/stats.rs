@@ -95,6 +95,15 @@ pub fn render(
     m.insert("last_commit_ts".into(), json!(e.last_commit_ts));
     m.insert("engine_commits".into(), json!(e.commits));
     m.insert("log_syncs".into(), json!(e.syncs));
+    m.insert("compactions".into(), json!(e.compactions));
+    m.insert(
+        "compaction_bytes_read".into(),
+        json!(e.compaction_bytes_read),
+    );
+    m.insert(
+        "compaction_bytes_written".into(),
+        json!(e.compaction_bytes_written),
+    );
     m.insert("uptime_secs".into(), json!(k.uptime_secs));
     m
 }

@@ -99,7 +99,8 @@ pub(crate) fn compact_once(sh: &Shared) -> Result<bool> {
 
 /// Runs a full compaction (every file into the last level, then the last level's files
 /// that hold droppable versions rewritten). Files flushed meanwhile may stay above: the
-/// number of steps is bounded. Returns how many compactions ran.
+/// number of steps is bounded. Returns how many compactions ran; fails with `Closed`
+/// once close has begun.
 pub(crate) fn compact_all(sh: &Shared) -> Result<u64> {
     let mut n = 0;
     let steps = 2 * sh.opts.compaction.num_levels as u64;
@@ -112,6 +113,18 @@ pub(crate) fn compact_all(sh: &Shared) -> Result<u64> {
     Ok(n)
 }
 
+/// `Closed` once close has begun: no compaction starts then (close waits for the turn
+/// of the one running, so none installs anything after it).
+fn check_running(sh: &Shared) -> Result<()> {
+    if sh.stopping() {
+        return Err(Error::Closed(format!(
+            "the compaction of {} was stopped: the database is closing",
+            sh.dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// What chooses a compaction: the layout, the safe timestamp and the options in, a job
 /// or nothing out.
 type Picker<'a> =
@@ -120,6 +133,7 @@ type Picker<'a> =
 /// Runs the compaction `pick` chooses for the current layout, if any, and installs it.
 fn run_picked(sh: &Shared, pick: &mut Picker<'_>) -> Result<bool> {
     let _one = sh.compaction_lock.lock();
+    check_running(sh)?;
     let version = sh.current();
     let safe_ts = sh.safe_ts();
     let opts = &sh.opts.compaction;

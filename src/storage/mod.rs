@@ -673,6 +673,10 @@ impl Inner {
             // A panic in a worker has been reported already.
             let _ = w.join();
         }
+        // A compaction running in a caller's thread (`compact`, `compact_all`) fails
+        // at its next output write and starts no further step: wait for it to finish
+        // before the log and the directory lock go.
+        drop(sh.compaction_lock.lock());
         let waited = started.elapsed();
         if waited > Duration::from_secs(5) {
             notice(&format!(

@@ -269,6 +269,7 @@ static void test_kv_bad_input(void) {
     CHECK_ST(sochdb_get(db, NULL, NULL, 2, &v, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_delete(db, NULL, NULL, 2, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_checkpoint(NULL, NULL), SOCHDB_INVALID_ARGUMENT);
+    CHECK_ST(sochdb_compact(NULL, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_stats(NULL, &v, NULL), SOCHDB_INVALID_ARGUMENT);
     CHECK_ST(sochdb_stats(db, NULL, NULL), SOCHDB_INVALID_ARGUMENT);
 
@@ -895,6 +896,112 @@ static void test_checkpoint_and_stats(void) {
     CHECK_ST(sochdb_close(db, NULL), SOCHDB_OK);
 }
 
+/* The figure `name` of a stats JSON object (an unsigned integer), or -1. */
+static long long stat_of(sochdb_db *db, const char *name) {
+    sochdb_buf j = {0};
+    long long v = -1;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", name);
+    if (sochdb_stats(db, &j, NULL) == SOCHDB_OK) {
+        const char *at = strstr((const char *)j.data, pat);
+        if (at) v = strtoll(at + strlen(pat), NULL, 10);
+    }
+    sochdb_buf_free(&j);
+    return v;
+}
+
+#define COMPACT_KEYS 500
+
+static void compact_key(int i, char *out, size_t cap) { snprintf(out, cap, "compact/%05d", i); }
+
+static void compact_value(int round, int i, char *out, size_t cap) {
+    snprintf(out, cap, "round %d of key %d, padded to a realistic size: %060d", round, i, 0);
+}
+
+static void compact_write(sochdb_db *db, int round) {
+    sochdb_batch *b = NULL;
+    char k[32], v[128];
+    CHECK_ST(sochdb_batch_new(&b, NULL), SOCHDB_OK);
+    for (int i = 0; i < COMPACT_KEYS; i++) {
+        compact_key(i, k, sizeof k);
+        compact_value(round, i, v, sizeof v);
+        sochdb_batch_put(b, B(k), B(v), NULL);
+    }
+    CHECK_ST(sochdb_write_batch(db, b, NULL, NULL), SOCHDB_OK);
+    sochdb_batch_free(b);
+}
+
+static void test_compact(void) {
+    sochdb_db *db = db_for("compact");
+    char k[32], want[128], got[128];
+    /* Round 0, a snapshot of it held throughout, then three rounds of overwrites (each
+     * in its own block file) and half of the keys deleted. */
+    compact_write(db, 0);
+    sochdb_txn *snap = NULL;
+    CHECK_ST(sochdb_begin(db, SOCHDB_TXN_READ_ONLY, &snap, NULL), SOCHDB_OK);
+    for (int round = 1; round <= 3; round++) {
+        compact_write(db, round);
+        CHECK_ST(sochdb_checkpoint(db, NULL), SOCHDB_OK);
+    }
+    sochdb_batch *b = NULL;
+    CHECK_ST(sochdb_batch_new(&b, NULL), SOCHDB_OK);
+    for (int i = 0; i < COMPACT_KEYS; i += 2) {
+        compact_key(i, k, sizeof k);
+        sochdb_batch_delete(b, B(k), NULL);
+    }
+    CHECK_ST(sochdb_write_batch(db, b, NULL, NULL), SOCHDB_OK);
+    sochdb_batch_free(b);
+    long long read_before = stat_of(db, "compaction_bytes_read");
+    CHECK(read_before >= 0);
+
+    CHECK_ST(sochdb_compact(db, NULL), SOCHDB_OK);
+
+    CHECK(stat_of(db, "compaction_bytes_read") > read_before);
+    int bad = 0, bad_snap = 0;
+    for (int i = 0; i < COMPACT_KEYS; i++) {
+        compact_key(i, k, sizeof k);
+        sochdb_status st = get_str(db, NULL, k, got, sizeof got);
+        compact_value(3, i, want, sizeof want);
+        if (i % 2 == 0) {
+            if (st != SOCHDB_NOT_FOUND) bad++;
+        } else if (st != SOCHDB_OK || strcmp(got, want) != 0) {
+            bad++;
+        }
+        /* The snapshot still reads the versions of its time. */
+        compact_value(0, i, want, sizeof want);
+        if (get_str(db, snap, k, got, sizeof got) != SOCHDB_OK || strcmp(got, want) != 0)
+            bad_snap++;
+    }
+    CHECK(bad == 0);
+    CHECK(bad_snap == 0);
+    CHECK_ST(sochdb_abort(snap, NULL), SOCHDB_OK);
+    sochdb_txn_free(snap);
+    CHECK_ST(sochdb_compact(db, NULL), SOCHDB_OK); /* nothing left to drop */
+    CHECK_ST(sochdb_compact(NULL, NULL), SOCHDB_INVALID_ARGUMENT);
+    CHECK_ST(sochdb_close(db, NULL), SOCHDB_OK);
+    CHECK_ST(sochdb_compact(db, NULL), SOCHDB_CLOSED);
+
+    if (!socket_mode) {
+        /* A read-only database cannot be compacted, and says why. */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/compact", target);
+        sochdb_options ro;
+        sochdb_options_init(&ro);
+        ro.read_only = 1;
+        CHECK_ST(sochdb_open(path, &ro, &db, NULL), SOCHDB_OK);
+        sochdb_error *err = NULL;
+        CHECK_ST(sochdb_compact(db, &err), SOCHDB_READ_ONLY);
+        CHECK(err && sochdb_error_status(err) == SOCHDB_READ_ONLY);
+        CHECK(err && strstr(sochdb_error_message(err), "read-only") != NULL);
+        sochdb_error_free(err);
+        compact_key(1, k, sizeof k);
+        compact_value(3, 1, want, sizeof want);
+        CHECK_ST(get_str(db, NULL, k, got, sizeof got), SOCHDB_OK);
+        CHECK(strcmp(got, want) == 0);
+        CHECK_ST(sochdb_close(db, NULL), SOCHDB_OK);
+    }
+}
+
 static void test_closed_handles(void) {
     sochdb_db *db = db_for("closed");
     sochdb_txn *t = NULL;
@@ -1094,6 +1201,7 @@ int main(int argc, char **argv) {
     RUN(test_tables);
     RUN(test_query);
     RUN(test_checkpoint_and_stats);
+    RUN(test_compact);
     RUN(test_closed_handles);
     RUN(test_txn_outlives_db);
     RUN(test_server);

@@ -23,6 +23,51 @@ def test_checkpoint_and_stats(db: sochdb.Database) -> None:
     assert db.get(b"k7") == b"v" * 100
 
 
+def test_compact_keeps_contents_and_snapshots(db: sochdb.Database) -> None:
+    keys = 2000
+
+    def value(rnd: int, i: int) -> bytes:
+        return b"round %d of key %d " % (rnd, i) + b"x" * 100
+
+    def write(rnd: int) -> None:
+        with db.batch() as b:
+            for i in range(keys):
+                b.put(b"c%05d" % i, value(rnd, i))
+
+    write(0)
+    old = db.transaction(read_only=True)  # a snapshot of round 0, held throughout
+    for rnd in range(1, 4):
+        write(rnd)
+        db.checkpoint()  # each round in its own block file
+    with db.batch() as b:
+        for i in range(0, keys, 2):
+            b.delete(b"c%05d" % i)
+    before = db.stats()
+
+    db.compact()
+
+    after = db.stats()
+    assert after["compaction_bytes_read"] > before["compaction_bytes_read"], after
+    for i in range(keys):
+        want = None if i % 2 == 0 else value(3, i)
+        assert db.get(b"c%05d" % i) == want
+        assert old.get(b"c%05d" % i) == value(0, i)
+    old.abort()
+    db.compact()  # nothing left to drop: still fine
+    assert db.get(b"c00001") == value(3, 1)
+
+
+def test_compact_read_only_and_closed(tmp_path: Path) -> None:
+    with sochdb.open(tmp_path / "db") as db:
+        db.put(b"k", b"v")
+    with sochdb.open(tmp_path / "db", read_only=True) as db:
+        with pytest.raises(sochdb.ReadOnlyError):
+            db.compact()
+        assert db.get(b"k") == b"v"
+    with pytest.raises(sochdb.ClosedError):
+        db.compact()
+
+
 def test_version_and_library() -> None:
     v = sochdb.library_version()
     assert v.count(".") == 2 and v.split(".")[0] == "0"
@@ -74,6 +119,7 @@ def test_use_after_close(open_db: Callable[..., sochdb.Database]) -> None:
         lambda: db.delete_row("t", 1),
         lambda: db.query("t"),
         lambda: db.checkpoint(),
+        lambda: db.compact(),
         lambda: db.stats(),
         lambda: tx.get(b"k"),
         lambda: tx.put(b"k", b"v"),

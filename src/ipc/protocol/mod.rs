@@ -3,7 +3,7 @@
 //!
 //! Version 1 (the opcodes `0x01..=0x0F` and replies `0x80..=0x87`) is answered byte for
 //! byte as existing clients expect. Version 2 adds opcodes in codes version 1 never used
-//! (`0x10..=0x22`) and two reply codes (`0x88`, `0x89`). A client that sends HELLO with
+//! (`0x10..=0x23`) and two reply codes (`0x88`, `0x89`). A client that sends HELLO with
 //! version 2 or more also switches its connection's error replies to
 //! [`rep::ERROR_STATUS`], which carries the stable status code. `docs/protocol.md`
 //! describes every byte.
@@ -35,6 +35,7 @@ pub const FEATURES: &[&str] = &[
     "rows",
     "batch",
     "pipelining",
+    "compact",
 ];
 
 /// Request opcodes (client to server).
@@ -108,6 +109,8 @@ pub mod op {
     pub const ROW_GET: u8 = 0x21;
     /// v2: `u64 txn`, table, `u64 row_id`. Reply VALUE with `u8 existed`.
     pub const ROW_DELETE: u8 = 0x22;
+    /// v2: empty. Reply OK once a full manual compaction is done.
+    pub const COMPACT: u8 = 0x23;
 
     /// The name of a request opcode, for logs and messages.
     pub fn name(code: u8) -> Option<&'static str> {
@@ -146,6 +149,7 @@ pub mod op {
             ROW_WRITE => "ROW_WRITE",
             ROW_GET => "ROW_GET",
             ROW_DELETE => "ROW_DELETE",
+            COMPACT => "COMPACT",
             _ => return None,
         })
     }

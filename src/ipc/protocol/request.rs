@@ -232,6 +232,8 @@ pub enum Request<'a> {
         /// Row id.
         row_id: u64,
     },
+    /// COMPACT: a full manual compaction.
+    Compact,
 }
 
 /// The message of the version 1 error for an unknown opcode: `Unknown opcode: 0x1f`
@@ -272,6 +274,7 @@ fn what(code: u8) -> &'static str {
         op::ROW_WRITE => "ROW_WRITE request",
         op::ROW_GET => "ROW_GET request",
         op::ROW_DELETE => "ROW_DELETE request",
+        op::COMPACT => "COMPACT request",
         _ => "request",
     }
 }
@@ -500,6 +503,8 @@ impl<'a> Request<'a> {
                     Request::RowDelete { txn, table, row_id }
                 }
             }
+            // An addition: its empty payload is checked like any other.
+            op::COMPACT => Request::Compact,
             other => return Err(Error::Protocol(unknown_opcode_message(other))),
         };
         r.finish()?;
@@ -543,6 +548,7 @@ impl<'a> Request<'a> {
             Request::RowWrite { .. } => op::ROW_WRITE,
             Request::RowGet { .. } => op::ROW_GET,
             Request::RowDelete { .. } => op::ROW_DELETE,
+            Request::Compact => op::COMPACT,
         }
     }
 
@@ -568,7 +574,8 @@ impl<'a> Request<'a> {
             | Request::Checkpoint
             | Request::Stats
             | Request::Ping
-            | Request::TableList => {}
+            | Request::TableList
+            | Request::Compact => {}
             Request::CommitTxn { txn } | Request::AbortTxn { txn } => put_u64(out, *txn),
             Request::Query {
                 path,
@@ -806,6 +813,7 @@ mod tests {
                 table: "t",
                 row_id: 3,
             },
+            Request::Compact,
         ]
     }
 
@@ -858,5 +866,12 @@ mod tests {
         let e = Request::decode(0x7f, &[]).unwrap_err().to_string();
         assert!(e.contains("Unknown opcode: 0x7f"), "{e}");
         assert!(Request::decode(op::BATCH, &[0xff, 0xff, 0xff, 0xff]).is_err());
+        // COMPACT is an addition: unlike CHECKPOINT, bytes sent with it are an error.
+        let e = Request::decode(op::COMPACT, &[0]).unwrap_err().to_string();
+        assert!(e.contains("COMPACT request") && e.contains("byte 0"), "{e}");
+        assert_eq!(
+            Request::decode(op::CHECKPOINT, &[0]).unwrap(),
+            Request::Checkpoint
+        );
     }
 }

@@ -80,7 +80,7 @@ pub struct ServerOptions {
     /// core, at most 8).
     pub event_loops: usize,
     /// Most worker threads answering long requests (transaction commits, checkpoints,
-    /// scans, queries) at once; started on demand.
+    /// compactions, scans, queries) at once; started on demand.
     pub max_workers: usize,
     /// Write one line per notable event to stderr.
     pub log: bool,

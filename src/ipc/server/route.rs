@@ -8,8 +8,9 @@
 //!   Only requests that are valid on their own are combined (a bad path is answered by
 //!   the normal path with its own error).
 //! - Requests that can wait for a sync or run for long (transaction commits, one-shot
-//!   row writes, table creation and removal, checkpoints, scans and queries) go to a
-//!   worker, so they never hold up the loop and the other connections on it.
+//!   row writes, table creation and removal, checkpoints, compactions, scans and
+//!   queries) go to a worker, so they never hold up the loop and the other connections
+//!   on it.
 //! - Everything else (reads, PING, STATS, HELLO, transaction begin and abort, writes
 //!   inside a transaction, malformed requests) is answered at once on the loop.
 
@@ -76,6 +77,7 @@ pub(crate) fn route(opcode: u8, payload: &[u8]) -> Route {
         Request::Batch(ops) => Route::Combine(ops, Ack::CommitTs),
         Request::CommitTxn { .. }
         | Request::Checkpoint
+        | Request::Compact
         | Request::Scan { .. }
         | Request::Query { .. }
         | Request::QueryEx { .. }
@@ -120,6 +122,9 @@ mod tests {
         );
         assert_eq!(route(op::GET, b"k"), Route::Inline);
         assert_eq!(route(op::CHECKPOINT, b""), Route::Worker);
+        assert_eq!(route(op::COMPACT, b""), Route::Worker);
+        // A malformed COMPACT is answered with its error on the loop.
+        assert_eq!(route(op::COMPACT, b"x"), Route::Inline);
         assert_eq!(route(op::COMMIT_TXN, &7u64.to_le_bytes()), Route::Worker);
         // Malformed: answered (with its error) on the loop, never combined.
         assert_eq!(route(op::PUT, &[1, 2]), Route::Inline);

@@ -320,6 +320,16 @@ impl Session {
                 ));
                 ok(out)
             }
+            Request::Compact => {
+                let started = std::time::Instant::now();
+                db.compact()?;
+                self.shared.log(format_args!(
+                    "compaction requested by connection {} done in {} ms",
+                    self.id,
+                    started.elapsed().as_millis()
+                ));
+                ok(out)
+            }
             Request::Stats => {
                 let m = stats_object(&self.shared, self.v2)?;
                 let text = serde_json::to_vec(&m)

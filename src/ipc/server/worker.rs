@@ -1,6 +1,6 @@
 //! Worker threads for the requests the event loops must not wait on: transaction
 //! commits (a sync each, shared through the storage group commit), one-shot row writes,
-//! table creation and removal, checkpoints, scans and queries.
+//! table creation and removal, checkpoints, compactions, scans and queries.
 //!
 //! A connection hands its whole session to a worker together with the request, and
 //! reads nothing more until the session comes back with the encoded reply: its requests

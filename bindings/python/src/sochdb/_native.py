@@ -214,6 +214,7 @@ SIGNATURES: dict[str, Tuple[Any, List[Any]]] = {
     ),
     "sochdb_delete": (_status, [_handle, _handle, _bytes, c_size_t, _err_out]),
     "sochdb_checkpoint": (_status, [_handle, _err_out]),
+    "sochdb_compact": (_status, [_handle, _err_out]),
     "sochdb_stats": (_status, [_handle, POINTER(Buf), _err_out]),
     "sochdb_begin": (_status, [_handle, c_uint32, _handle_out, _err_out]),
     "sochdb_commit": (_status, [_handle, POINTER(c_uint64), _err_out]),

@@ -373,6 +373,17 @@ class Database(Operations, Closing):
         mode)."""
         call(self._lib.sochdb_checkpoint, self._handle_or_raise())
 
+    def compact(self) -> None:
+        """Runs a full manual compaction (like RocksDB's ``CompactRange`` over every
+        key, or SQLite's ``VACUUM``): flushes the memtable, then rewrites every level of
+        block files into the last one, dropping overwritten versions no open transaction
+        can read and deleted keys, so the database takes about the space its live data
+        needs. In socket mode the server does the work. Returns when done (about as
+        long as reading and writing the whole database once); other threads and clients
+        keep reading and writing meanwhile. Raises :class:`ReadOnlyError` on a database
+        opened read-only and :class:`ClosedError` once it is closed."""
+        call(self._lib.sochdb_compact, self._handle_or_raise())
+
     def stats(self) -> Dict[str, Any]:
         """Figures about the database (transactions, memtable and log bytes; in socket
         mode the server's connection counters) as a dictionary."""
