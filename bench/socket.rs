@@ -6,7 +6,8 @@
 //!
 //! Run with `cargo bench --bench socket` (`-- --quick` for short rounds). It starts
 //! `sochdb serve` and `redis-server` (see `bench/setup.sh`) on temporary directories
-//! under `target/` (or `SOCHDB_BENCH_DIR`), and prints a Markdown table. SochDB's
+//! under `target/` (or `SOCHDB_BENCH_DIR`), and prints a Markdown table;
+//! `SOCHDB_BENCH_LOOPS=n` gives the server `--event-loops n`. SochDB's
 //! connections speak the version 1 protocol (PUT / GET frames) from this process;
 //! Redis is driven by `redis-benchmark -s`. Keys are drawn at random from 10 000 (all
 //! present before the GET rows). Each configuration runs SochDB then Redis back to
@@ -298,8 +299,13 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("redis")).expect("create the bench directory");
     let db = dir.join("db");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sochdb"))
-        .args(["serve", "--quiet", "--max-connections", "512", "--db"])
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_sochdb"));
+    serve.args(["serve", "--quiet", "--max-connections", "512"]);
+    if let Some(n) = std::env::var_os("SOCHDB_BENCH_LOOPS") {
+        serve.arg("--event-loops").arg(n);
+    }
+    let mut server = serve
+        .arg("--db")
         .arg(&db)
         .spawn()
         .expect("start sochdb serve");

@@ -242,6 +242,11 @@ const COMMANDS: &[Command] = &[
                 help: "N connections served at once (default 256)",
             },
             Opt {
+                name: "event-loops",
+                takes_value: true,
+                help: "N event loop threads (default: one per core, at most 8)",
+            },
+            Opt {
                 name: "max-txns",
                 takes_value: true,
                 help: "N open transactions per connection (default 64)",

@@ -35,6 +35,12 @@ pub fn serve(a: &Args) -> Result<(), CliError> {
     if let Some(n) = a.number("max-connections").map_err(CliError::Usage)? {
         opts.max_connections = n;
     }
+    if let Some(n) = a.number::<usize>("event-loops").map_err(CliError::Usage)? {
+        if n == 0 {
+            return Err(CliError::Usage("--event-loops needs at least 1".into()));
+        }
+        opts.event_loops = n;
+    }
     if let Some(n) = a.number("max-txns").map_err(CliError::Usage)? {
         opts.max_txns_per_connection = n;
     }

@@ -87,8 +87,11 @@ pub(crate) struct Conn {
     pub hangup: bool,
     /// The client will send nothing more (or the server shut the reading side).
     pub eof: bool,
-    /// Requests of this connection in the loop's combined commit, not yet answered.
+    /// One-shot writes of this connection gathered or committing, not yet answered.
     pub writes_pending: usize,
+    /// Its gathered writes are at the committer (nothing more of it is decoded until
+    /// they are answered).
+    pub committing: bool,
     /// In the loop's list of connections to serve.
     pub queued: bool,
     /// In the loop's list of connections to send replies to.
@@ -118,6 +121,7 @@ impl Conn {
             hangup: false,
             eof: false,
             writes_pending: 0,
+            committing: false,
             queued: false,
             dirty: false,
             last_request: Instant::now(),

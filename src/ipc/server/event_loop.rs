@@ -4,11 +4,16 @@
 //! a worker's reply back, a commit answered), reads what has arrived, and decodes every
 //! complete request in order: reads are answered at once, one-shot writes of every
 //! connection go into the round's [`Combiner`], and long requests go to a worker (see
-//! [`super::route`]). The round ends with ONE commit for all the gathered writes (one
-//! log append, one sync), their replies, and one `send` per connection of everything it
-//! has to receive. While a connection has a write in the combined commit, its next
-//! request other than another one-shot write waits for the commit, so a read after a
-//! write sees it and replies keep request order.
+//! [`super::route`]). The round ends by handing the gathered writes to the
+//! [`Committer`], which commits them (with whatever the other loops handed over
+//! meanwhile) as ONE batch (one log append, one sync) while the loop goes on serving,
+//! and with one `send` per connection of everything it has to receive; the writes'
+//! replies come back through the loop's inbox once durable and go out with a later
+//! round's sends. While a connection has a write not yet answered, its next request
+//! other than another one-shot write of the same round waits for the commit, so a read
+//! after a write sees it and replies keep request order; once its writes are handed
+//! over, nothing more of it is decoded until they are answered, so its writes never sit
+//! in two commits at once (their timestamps could come in either order).
 //!
 //! Sockets are non-blocking: a client that stops reading only fills its own reply
 //! queue; once that holds [`super::ServerOptions::reply_buffer_bytes`] the connection's
@@ -21,7 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::combiner::Combiner;
+use super::combiner::{Acked, Combiner};
+use super::committer::Committer;
 use super::conn::{Conn, End};
 use super::poller::{Epoll, HANGUP, READABLE, WRITABLE, Watch};
 use super::route::{Route, route};
@@ -70,6 +76,10 @@ pub(crate) struct EventLoop {
     dirty: Vec<usize>,
     /// The round's one-shot writes.
     combiner: Combiner,
+    /// Commits the writes handed over.
+    committer: Arc<Committer>,
+    /// Submissions handed to the committer and not yet answered.
+    in_flight: usize,
     /// The server's effective uid, for the peer check.
     server_uid: u32,
     /// The listener is watched.
@@ -83,12 +93,14 @@ pub(crate) struct EventLoop {
 }
 
 impl EventLoop {
-    /// A loop that accepts from `listener` and wakes on `inbox`.
+    /// A loop that accepts from `listener`, wakes on `inbox`, and hands its one-shot
+    /// writes to `committer`.
     pub fn new(
         shared: Arc<Shared>,
         listener: Arc<UnixListener>,
         inbox: Arc<Inbox>,
         workers: Arc<Workers>,
+        committer: Arc<Committer>,
     ) -> Result<EventLoop> {
         let epoll = Epoll::new().map_err(|e| Error::io("creating an epoll instance", e))?;
         epoll
@@ -110,6 +122,8 @@ impl EventLoop {
             spare: Vec::new(),
             dirty: Vec::new(),
             combiner: Combiner::new(),
+            committer,
+            in_flight: 0,
             server_uid: sys::effective_uid(),
             listening: true,
             accept_paused_until: None,
@@ -159,7 +173,7 @@ impl EventLoop {
                 if !self.cut && now >= deadline {
                     self.cut_all();
                 }
-                if self.live == 0 {
+                if self.live == 0 && self.in_flight == 0 {
                     return Ok(());
                 }
             }
@@ -184,6 +198,10 @@ impl EventLoop {
                 self.inbox.wake().drain();
                 for done in self.inbox.take() {
                     self.job_done(done);
+                }
+                for acks in self.inbox.take_acks() {
+                    self.in_flight = self.in_flight.saturating_sub(1);
+                    self.answer_writes(acks);
                 }
             }
             slot => {
@@ -214,13 +232,13 @@ impl EventLoop {
                 c.queued = false;
                 self.serve(slot);
                 if self.combiner.is_full() {
-                    self.commit();
+                    self.submit();
                 }
             }
         }
         ready.clear();
         self.spare = ready;
-        self.commit();
+        self.submit();
         self.send_replies();
     }
 
@@ -237,6 +255,10 @@ impl EventLoop {
         let mut answered = 0;
         let mut again = false;
         let end = loop {
+            if c.committing {
+                // Its writes are at the committer: nothing more until they are answered.
+                break None;
+            }
             if c.out.len() >= limit {
                 // Resumes once the client has read enough.
                 break None;
@@ -294,8 +316,14 @@ impl EventLoop {
             match route {
                 Route::Combine(ops, ack) => {
                     c.reader.consume_frame();
-                    self.combiner.add(slot, ops, ack);
+                    self.combiner.add(slot, c.id, ops, ack);
                     c.writes_pending += 1;
+                }
+                Route::Get => {
+                    if let Some(s) = c.session.as_mut() {
+                        s.get_v1(payload, &mut c.out);
+                    }
+                    c.reader.consume_frame();
                 }
                 Route::Inline => {
                     if let Some(s) = c.session.as_mut() {
@@ -346,34 +374,66 @@ impl EventLoop {
         }
     }
 
-    /// Commits the gathered one-shot writes and queues their replies.
-    fn commit(&mut self) {
+    /// Hands the gathered one-shot writes to the committer; their connections take no
+    /// more requests until the answer is back. A loop serving a single connection
+    /// commits here instead (no one else could be served meanwhile, and the hand-over
+    /// would only add two thread wake-ups to the connection's wait).
+    fn submit(&mut self) {
         if self.combiner.is_empty() {
             return;
         }
-        let backend = Arc::clone(&self.shared.backend);
-        let (conns, ready, dirty) = (&mut self.conns, &mut self.ready, &mut self.dirty);
-        let commits = self.combiner.commit(&*backend, |slot, ack, outcome| {
-            let Some(c) = conns.get_mut(slot).and_then(Option::as_mut) else {
-                return;
+        if self.live <= 1 {
+            let backend = Arc::clone(&self.shared.backend);
+            let mut acks = Vec::with_capacity(self.combiner.requests());
+            let commits = self.combiner.commit(&*backend, |a| acks.push(a));
+            self.shared
+                .counters
+                .write_commits
+                .fetch_add(commits, Ordering::Relaxed);
+            self.answer_writes(acks);
+            return;
+        }
+        for (slot, id) in self.combiner.connections() {
+            if let Some(c) = self
+                .conns
+                .get_mut(slot)
+                .and_then(Option::as_mut)
+                .filter(|c| c.id == id)
+            {
+                c.committing = true;
+            }
+        }
+        let writes = std::mem::take(&mut self.combiner);
+        self.committer.submit(writes, Arc::clone(&self.inbox));
+        self.in_flight += 1;
+    }
+
+    /// Queues the replies of committed writes; a connection whose writes are all
+    /// answered goes on with its requests held behind them.
+    fn answer_writes(&mut self, acks: Vec<Acked>) {
+        for a in acks {
+            let Some(c) = self
+                .conns
+                .get_mut(a.slot)
+                .and_then(Option::as_mut)
+                .filter(|c| c.id == a.id)
+            else {
+                // Closed meanwhile (the slot may have a new tenant).
+                continue;
             };
             if c.writes_pending == 0 {
-                return;
+                continue;
             }
             c.writes_pending -= 1;
             if let Some(s) = c.session.as_mut() {
-                s.write_done(ack, outcome, &mut c.out);
+                s.write_done(a.ack, a.outcome, &mut c.out);
             }
-            mark_dirty(c, dirty, slot);
+            mark_dirty(c, &mut self.dirty, a.slot);
             if c.writes_pending == 0 {
-                // Requests held behind the writes go on.
-                queue(c, ready, slot);
+                c.committing = false;
+                queue(c, &mut self.ready, a.slot);
             }
-        });
-        self.shared
-            .counters
-            .write_commits
-            .fetch_add(commits, Ordering::Relaxed);
+        }
     }
 
     /// Sends every connection with new replies what it has queued, one `send` each.
@@ -386,6 +446,9 @@ impl EventLoop {
                 continue;
             };
             c.dirty = false;
+            if let Some(s) = c.session.as_mut() {
+                s.flush_counts();
+            }
             let before = c.out.len();
             match c.flush(now) {
                 Ok(n) => {

@@ -4,9 +4,10 @@
 //! [`Server::start`] takes the socket's lock file, binds the socket owner-only (0600,
 //! never wider for an instant), and starts a few event loops
 //! ([`ServerOptions::event_loops`]) that own every connection between them: each loop
-//! reads every ready socket, answers reads at once, commits the one-shot writes of all
-//! its connections together (one log append, one sync per round), hands long requests
-//! to a worker pool, and writes each connection's replies with one system call. Sockets
+//! reads every ready socket, answers reads at once, hands the one-shot writes of all
+//! its connections to the committer threads (which commit every loop's writes gathered
+//! meanwhile together: one log append, one sync), hands long requests to a worker pool,
+//! and writes each connection's replies with one system call. Sockets
 //! are non-blocking, so a slow or stuck client only ever holds up itself. A loop checks
 //! each new peer's uid (`SO_PEERCRED`) and the connection limit, and answers a refused
 //! client with an ERROR frame before closing. [`ServerHandle::stop`] stops accepting,
@@ -15,9 +16,10 @@
 //!
 //! - [`event_loop`]: the rounds; [`conn`]: one connection's state; [`route`]: which
 //!   requests are combined, answered inline or handed to a worker; [`combiner`]: the
-//!   round's one commit; [`worker`]: the pool; [`session`]: the answer to each request.
+//!   gathered writes; [`committer`]: their commits, off the loops; [`worker`]: the pool; [`session`]: the answer to each request.
 
 mod combiner;
+mod committer;
 mod conn;
 mod event_loop;
 pub mod log;
@@ -39,6 +41,7 @@ use std::time::{Duration, Instant};
 use super::sys::{self, PeerCred, PidLock};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use committer::Committer;
 use event_loop::EventLoop;
 pub use stats::Counters;
 use worker::{Inbox, Workers};
@@ -179,12 +182,15 @@ impl Server {
             next_conn_id: AtomicU64::new(0),
         });
         let workers = Workers::new(shared.opts.max_workers);
+        let committer = Committer::start(Arc::clone(&shared), committer::THREADS)
+            .map_err(|e| Error::io("starting the committer threads", e))?;
         let mut handle = ServerHandle {
             shared: Arc::clone(&shared),
             listener: Some(Arc::clone(&listener)),
             loops: Vec::new(),
             inboxes: Vec::new(),
             workers: Arc::clone(&workers),
+            committer: Arc::clone(&committer),
             lock: Some(lock),
         };
         for i in 0..shared.opts.event_loops.max(1) {
@@ -195,6 +201,7 @@ impl Server {
                 Arc::clone(&listener),
                 Arc::clone(&inbox),
                 Arc::clone(&workers),
+                Arc::clone(&committer),
             )?;
             let t = std::thread::Builder::new()
                 .name(format!("sochdb-loop-{i}"))
@@ -227,6 +234,8 @@ pub struct ServerHandle {
     inboxes: Vec<Arc<Inbox>>,
     /// The worker pool, stopped after the loops.
     workers: Arc<Workers>,
+    /// The committer threads, stopped after the loops.
+    committer: Arc<Committer>,
     /// The socket's lock file, released last.
     lock: Option<PidLock>,
 }
@@ -280,6 +289,7 @@ impl ServerHandle {
             }
         }
         self.workers.stop();
+        self.committer.stop();
         self.listener.take();
         let c = &self.shared.counters;
         self.shared.log(format_args!(

@@ -71,6 +71,10 @@ pub(crate) struct Session {
     client: Option<String>,
     /// Requests answered.
     requests: u64,
+    /// Requests answered by [`Session::get_v1`] and [`Session::write_done`] and not yet
+    /// added to the server's counters: total, successes, errors (added once per round
+    /// by [`Session::flush_counts`], rather than three shared atomics per request).
+    unflushed: [u64; 3],
 }
 
 impl Session {
@@ -86,6 +90,7 @@ impl Session {
             v2: false,
             client: None,
             requests: 0,
+            unflushed: [0; 3],
         }
     }
 
@@ -120,6 +125,7 @@ impl Session {
     /// Aborts every open transaction and drops every cursor; returns how many
     /// transactions were aborted.
     pub fn close(&mut self) -> usize {
+        self.flush_counts();
         self.cursors.clear();
         let n = self.txns.len();
         for (_, t) in self.txns.drain() {
@@ -134,6 +140,8 @@ impl Session {
 
     /// Answers one request frame.
     pub fn handle(&mut self, opcode: u8, payload: &[u8], out: &mut Out) {
+        // STATS on this connection counts every request answered before it.
+        self.flush_counts();
         self.requests += 1;
         let c = &self.shared.counters;
         c.requests_total.fetch_add(1, Ordering::Relaxed);
@@ -168,22 +176,53 @@ impl Session {
         }
     }
 
+    /// Answers a version 1 GET of `key`: VALUE with the value (empty when absent).
+    pub fn get_v1(&mut self, key: &[u8], out: &mut Out) {
+        self.requests += 1;
+        self.unflushed[0] += 1;
+        match self.shared.backend.get(None, key) {
+            Ok(v) => {
+                self.unflushed[1] += 1;
+                out.frame(rep::VALUE, v.as_deref().unwrap_or_default());
+            }
+            Err(e) => {
+                self.unflushed[2] += 1;
+                out.frame(self.error_opcode(), &self.error_payload(&e));
+            }
+        }
+    }
+
+    /// Adds the requests answered since the last call to the server's counters.
+    pub fn flush_counts(&mut self) {
+        let [total, success, error] = std::mem::take(&mut self.unflushed);
+        if total == 0 {
+            return;
+        }
+        let c = &self.shared.counters;
+        c.requests_total.fetch_add(total, Ordering::Relaxed);
+        if success > 0 {
+            c.requests_success.fetch_add(success, Ordering::Relaxed);
+        }
+        if error > 0 {
+            c.requests_error.fetch_add(error, Ordering::Relaxed);
+        }
+    }
+
     /// Answers a one-shot write once the combined commit that carried it is over:
     /// `outcome` is its commit timestamp or its own error.
     pub fn write_done(&mut self, ack: Ack, outcome: Result<u64>, out: &mut Out) {
         self.requests += 1;
-        let c = &self.shared.counters;
-        c.requests_total.fetch_add(1, Ordering::Relaxed);
+        self.unflushed[0] += 1;
         match outcome {
             Ok(ts) => {
-                c.requests_success.fetch_add(1, Ordering::Relaxed);
+                self.unflushed[1] += 1;
                 match ack {
                     Ack::Ok => out.frame(rep::OK, &[]),
                     Ack::CommitTs => out.frame(rep::TXN_ID, &ts.to_le_bytes()),
                 }
             }
             Err(e) => {
-                c.requests_error.fetch_add(1, Ordering::Relaxed);
+                self.unflushed[2] += 1;
                 out.frame(self.error_opcode(), &self.error_payload(&e));
             }
         }

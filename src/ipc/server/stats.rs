@@ -35,8 +35,9 @@ pub struct Counters {
     pub broken_frames: AtomicU64,
     /// Connections closed for idleness.
     pub idle_timeouts: AtomicU64,
-    /// Commits of one-shot writes made by the event loops: each carries every one-shot
-    /// write its loop gathered in one round, from any number of connections.
+    /// Commits of combined one-shot writes: each carries every one-shot write the
+    /// event loops gathered since the previous one began, from any number of
+    /// connections.
     pub write_commits: AtomicU64,
 }
 

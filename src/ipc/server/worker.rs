@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::combiner::Acked;
 use super::out::Out;
 use super::poller::EventFd;
 use super::session::Session;
@@ -53,10 +54,14 @@ pub(crate) struct Done {
     pub panicked: bool,
 }
 
-/// Where one event loop receives finished jobs.
+/// Where one event loop receives finished jobs and the outcomes of its handed-over
+/// writes.
 pub(crate) struct Inbox {
     /// Finished jobs not yet taken by the loop.
     done: Mutex<Vec<Done>>,
+    /// Outcomes of handed-over writes not yet taken by the loop, one list per
+    /// submission to the committer.
+    acks: Mutex<Vec<Vec<Acked>>>,
     /// Wakes the loop.
     wake: EventFd,
 }
@@ -66,6 +71,7 @@ impl Inbox {
     pub fn new() -> io::Result<Inbox> {
         Ok(Inbox {
             done: Mutex::new(Vec::new()),
+            acks: Mutex::new(Vec::new()),
             wake: EventFd::new()?,
         })
     }
@@ -84,6 +90,17 @@ impl Inbox {
     /// Takes every finished job.
     pub fn take(&self) -> Vec<Done> {
         std::mem::take(&mut *self.done.lock())
+    }
+
+    /// Delivers the outcomes of one submission's writes and wakes the loop.
+    pub fn deliver_acks(&self, acks: Vec<Acked>) {
+        self.acks.lock().push(acks);
+        self.wake.notify();
+    }
+
+    /// Takes the outcomes delivered, one list per submission.
+    pub fn take_acks(&self) -> Vec<Vec<Acked>> {
+        std::mem::take(&mut *self.acks.lock())
     }
 }
 
