@@ -13,7 +13,9 @@ use sochdb::storage::compaction::{
 use sochdb::storage::entry::{Entry, EntryIter, VecIter, cmp_internal};
 use sochdb::storage::manifest::{FileMeta, ManifestState};
 use sochdb::storage::merge::{LiveIter, MergeIter, filter_versions};
-use sochdb::storage::sstable::{ConcatIter, FileSink, FileSource, Table, TableOptions};
+use sochdb::storage::sstable::{
+    Compression, ConcatIter, FileSink, FileSource, Table, TableOptions,
+};
 
 /// A key and timestamp ordered as block files order them.
 type InternalKey = (Vec<u8>, std::cmp::Reverse<u64>);
@@ -328,8 +330,11 @@ fn small_opts() -> CompactionOptions {
         level1_bytes: 16 * 1024,
         level_ratio: 4,
         target_file_size: 8 * 1024,
+        // Uncompressed: the policy picks compactions by file sizes, and these values
+        // (runs of one byte) would compress to almost nothing.
         table: TableOptions {
             block_size: 512,
+            compression: Compression::None,
             ..TableOptions::default()
         },
         ..CompactionOptions::default()

@@ -1,22 +1,24 @@
-//! Every single-byte change anywhere in a block file is reported as corruption naming
-//! the file, when it is opened or when the damaged block is read, and never yields
-//! wrong data.
+//! Every single-byte change anywhere in a block file, compressed or not, is reported as
+//! corruption naming the file, when it is opened or when the damaged block is read, and
+//! never yields wrong data.
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use sochdb::Status;
 use sochdb::storage::entry::{Entry, EntryIter};
-use sochdb::storage::sstable::{FileSource, Table, TableBuilder, TableOptions};
+use sochdb::storage::sstable::{Compression, FileSource, Table, TableBuilder, TableOptions};
 
-fn entries() -> Vec<Entry> {
+/// The file's entries; `long` values (runs of one byte) make blocks that compress.
+fn entries(long: bool) -> Vec<Entry> {
+    let stretch = if long { 6 } else { 1 };
     let mut out = Vec::new();
     for i in 0..40u64 {
         let key = format!("k{:03}", i * 7).into_bytes();
         out.push(Entry::new(
             key.clone(),
             20 + i,
-            Some(vec![i as u8; (i % 9) as usize]),
+            Some(vec![i as u8; (i % 9) as usize * stretch]),
         ));
         if i % 4 == 0 {
             out.push(Entry::new(key, 10, None));
@@ -64,14 +66,26 @@ fn read_all(t: &Arc<Table>, es: &[Entry]) -> Result<(), sochdb::Error> {
 
 #[test]
 fn every_byte_flip_is_detected() {
+    flip_every_byte(Compression::None);
+}
+
+#[test]
+fn every_byte_flip_in_a_compressed_file_is_detected() {
+    flip_every_byte(Compression::Snappy);
+}
+
+/// Writes a small file of several blocks with `compression`, then flips every byte of
+/// it in turn (three ways) and reads everything after each flip.
+fn flip_every_byte(compression: Compression) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("000009.sst");
     let name = path.display().to_string();
-    let es = entries();
+    let es = entries(compression == Compression::Snappy);
     let opts = TableOptions {
         block_size: 64,
         restart_interval: 4,
         bloom_bits_per_key: 10,
+        compression,
     };
     let mut b = TableBuilder::new(std::fs::File::create(&path).unwrap(), name.clone(), opts);
     for e in &es {
@@ -87,6 +101,11 @@ fn every_byte_flip_is_detected() {
     let clean = Table::open(Arc::new(FileSource::open(&path).unwrap()), 9, None).unwrap();
     assert!(clean.block_count() >= 5);
     read_all(&clean, &es).unwrap();
+    let compressed = clean.verify().unwrap().compressed_blocks;
+    match compression {
+        Compression::None => assert_eq!(compressed, 0),
+        Compression::Snappy => assert!(compressed >= 3, "{compressed} compressed blocks"),
+    }
 
     let rw = std::fs::OpenOptions::new()
         .read(true)

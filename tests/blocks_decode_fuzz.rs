@@ -1,6 +1,7 @@
 //! The block file, manifest and pointer decoders on hostile input: random bytes and
 //! valid files with random damage never panic, never allocate beyond the input, and
-//! fail only with a corruption error.
+//! fail only with a corruption error. Compressed blocks are also damaged behind a
+//! recomputed CRC, so that the decompressor itself meets the damage.
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use proptest::prelude::*;
 use sochdb::Status;
 use sochdb::storage::entry::EntryIter;
 use sochdb::storage::manifest::{FileMeta, ManifestState, decode_current};
+use sochdb::storage::sstable::compression::{BLOCK_SNAPPY, block_contents};
+use sochdb::storage::sstable::footer::BlockHandle;
+use sochdb::storage::sstable::index::decode_index;
 use sochdb::storage::sstable::{MemSource, Table, TableBuilder, TableOptions};
 
 fn valid_file() -> Vec<u8> {
@@ -15,6 +19,7 @@ fn valid_file() -> Vec<u8> {
         block_size: 96,
         restart_interval: 3,
         bloom_bits_per_key: 10,
+        ..TableOptions::default()
     };
     let mut b = TableBuilder::new(Vec::new(), "fuzz", opts);
     for i in 0..60u64 {
@@ -23,6 +28,23 @@ fn valid_file() -> Vec<u8> {
         b.add(&key, 100 - i % 2, value.as_deref()).unwrap();
     }
     b.finish().unwrap().0
+}
+
+/// Every block of `valid_file()` with its stored bytes and type byte at
+/// `[offset, offset + len)` and its CRC after them: the data blocks (from the index),
+/// then the index itself.
+fn blocks_of(file: &[u8]) -> Vec<BlockHandle> {
+    let t = Table::open(Arc::new(MemSource::new("valid", file.to_vec())), 1, None).unwrap();
+    let ix = t.footer().index;
+    let (start, end) = (ix.offset as usize, (ix.offset + ix.len) as usize);
+    let contents = block_contents(file[end - 1], file[start..end - 1].to_vec()).unwrap();
+    let mut out: Vec<BlockHandle> = decode_index(&contents, ix.offset)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.handle)
+        .collect();
+    out.push(ix);
+    out
 }
 
 fn valid_manifest() -> Vec<u8> {
@@ -84,6 +106,31 @@ fn exercise(bytes: Vec<u8>) {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_compressed_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        if let Ok(out) = block_contents(BLOCK_SNAPPY, bytes.clone()) {
+            prop_assert!(out.len() <= 22 * bytes.len());
+        }
+    }
+
+    #[test]
+    fn damage_behind_valid_crcs_never_panics(
+        block in any::<prop::sample::Index>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut bytes = valid_file();
+        let blocks = blocks_of(&bytes);
+        prop_assert!(blocks.iter().filter(|h| bytes[(h.offset + h.len) as usize - 1] == BLOCK_SNAPPY).count() >= 3);
+        let h = blocks[block.index(blocks.len())];
+        let (start, end) = (h.offset as usize, (h.offset + h.len) as usize);
+        for (at, v) in &edits {
+            bytes[start + at.index(end - start)] = *v;
+        }
+        let crc = crc32fast::hash(&bytes[start..end]);
+        bytes[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+        exercise(bytes);
+    }
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {

@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use sochdb::storage::cache::BlockCache;
 use sochdb::storage::entry::{Entry, EntryIter, cmp_internal};
 use sochdb::storage::merge::LiveIter;
-use sochdb::storage::sstable::{FileSource, Table, TableBuilder, TableOptions};
+use sochdb::storage::sstable::{Compression, FileSource, Table, TableBuilder, TableOptions};
 
 fn key_strategy() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(
@@ -104,11 +104,13 @@ proptest! {
         block_size in 32usize..1024,
         restart_interval in 1usize..8,
         cached in any::<bool>(),
+        compress in any::<bool>(),
         probes in prop::collection::vec((key_strategy(), 0u64..45), 1..40),
         moves in prop::collection::vec(any::<bool>(), 0..30),
         ranges in prop::collection::vec((bound_strategy(), bound_strategy(), 0u64..45, any::<bool>()), 1..6),
     ) {
-        let opts = TableOptions { block_size, restart_interval, bloom_bits_per_key: 10 };
+        let compression = if compress { Compression::Snappy } else { Compression::None };
+        let opts = TableOptions { block_size, restart_interval, bloom_bits_per_key: 10, compression };
         let cache = cached.then(|| Arc::new(BlockCache::new(16 * 1024)));
         let t = build(&es, opts, cache);
         t.verify().unwrap();

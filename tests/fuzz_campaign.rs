@@ -165,6 +165,7 @@ fn table_file() -> Vec<u8> {
         block_size: 128,
         restart_interval: 4,
         bloom_bits_per_key: 10,
+        ..TableOptions::default()
     };
     let mut b = TableBuilder::new(Vec::new(), "fuzz", opts);
     for i in 0..80u64 {

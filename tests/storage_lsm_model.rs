@@ -37,6 +37,7 @@ fn options() -> EngineOptions {
                 block_size: 256,
                 restart_interval: 4,
                 bloom_bits_per_key: 10,
+                ..TableOptions::default()
             },
             ..CompactionOptions::default()
         },

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use sochdb::storage::compaction::CompactionOptions;
+use sochdb::storage::sstable::{Compression, TableOptions};
 use sochdb::storage::{Durability, Engine, EngineOptions, WriteBatch};
 
 const KEYS: u64 = 20_000;
@@ -17,6 +18,12 @@ fn options() -> EngineOptions {
         compaction: CompactionOptions {
             level1_bytes: 1 << 20,
             target_file_size: 512 * 1024,
+            // The bounds below are about the data's own size: uncompressed (these
+            // values, runs of one byte, would compress to almost nothing).
+            table: TableOptions {
+                compression: Compression::None,
+                ..TableOptions::default()
+            },
             ..CompactionOptions::default()
         },
         ..EngineOptions::default()

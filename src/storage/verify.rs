@@ -24,6 +24,8 @@ pub struct VerifyReport {
     pub files: u64,
     /// Data blocks read and checked.
     pub blocks: u64,
+    /// Of those, the blocks stored compressed (each decompressed and checked).
+    pub compressed_blocks: u64,
     /// Versions (entries) read and checked in the block files.
     pub entries: u64,
     /// Bytes of the block files checked.
@@ -65,8 +67,8 @@ impl fmt::Display for VerifyReport {
         writeln!(f, "verify {}: {verdict}", self.dir.display())?;
         writeln!(
             f,
-            "  block files: {} ({} blocks, {} entries, {} bytes)",
-            self.files, self.blocks, self.entries, self.bytes
+            "  block files: {} ({} blocks, {} of them compressed, {} entries, {} bytes)",
+            self.files, self.blocks, self.compressed_blocks, self.entries, self.bytes
         )?;
         for (level, (files, bytes)) in self.levels.iter().enumerate() {
             if *files > 0 {
@@ -272,6 +274,7 @@ fn check_file(
     match table.verify() {
         Ok(v) => {
             report.blocks += v.blocks;
+            report.compressed_blocks += v.compressed_blocks;
             report.entries += v.entries;
         }
         Err(e) => {

@@ -7,8 +7,9 @@ use crate::storage::bloom::{BloomBuilder, DEFAULT_BITS_PER_KEY};
 use crate::storage::coding::put_u32;
 use crate::storage::entry::cmp_internal;
 use crate::storage::sstable::block::{BlockBuilder, DEFAULT_RESTART_INTERVAL};
+use crate::storage::sstable::compression::{BLOCK_RAW, BlockCompressor, Compression};
 use crate::storage::sstable::file::FileSink;
-use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, Footer};
+use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, FORMAT_VERSION, Footer};
 use crate::storage::sstable::index::{IndexEntry, encode_index};
 use crate::storage::sstable::props::Properties;
 use crate::storage::{check_key, check_value};
@@ -22,6 +23,8 @@ pub struct TableOptions {
     pub restart_interval: usize,
     /// Bloom filter bits per distinct user key (default 10).
     pub bloom_bits_per_key: usize,
+    /// How data and index blocks are compressed (default Snappy).
+    pub compression: Compression,
 }
 
 impl Default for TableOptions {
@@ -30,6 +33,7 @@ impl Default for TableOptions {
             block_size: 4096,
             restart_interval: DEFAULT_RESTART_INTERVAL,
             bloom_bits_per_key: DEFAULT_BITS_PER_KEY,
+            compression: Compression::default(),
         }
     }
 }
@@ -60,8 +64,12 @@ pub struct TableBuilder<W: FileSink> {
     offset: u64,
     /// The data block being filled.
     block: BlockBuilder,
-    /// Scratch buffer for a finished block and its CRC.
+    /// Scratch buffer for a finished block's contents.
     scratch: Vec<u8>,
+    /// The block as written: stored bytes, type byte and CRC.
+    out: Vec<u8>,
+    /// Compresses blocks.
+    compressor: BlockCompressor,
     /// Index entries of the blocks written.
     index: Vec<IndexEntry>,
     /// About the encoded size of `index` (kept as blocks are added, so the size
@@ -87,6 +95,8 @@ impl<W: FileSink> TableBuilder<W> {
             offset: 0,
             block: BlockBuilder::new(opts.restart_interval),
             scratch: Vec::new(),
+            out: Vec::new(),
+            compressor: BlockCompressor::new(opts.compression),
             index: Vec::new(),
             index_bytes: 0,
             bloom: BloomBuilder::new(opts.bloom_bits_per_key),
@@ -162,23 +172,31 @@ impl<W: FileSink> TableBuilder<W> {
             + FOOTER_LEN as u64
     }
 
-    fn write_block(&mut self, contents: Option<&[u8]>) -> Result<BlockHandle> {
-        if let Some(c) = contents {
-            self.scratch.clear();
-            self.scratch.extend_from_slice(c);
-        }
-        let len = self.scratch.len() as u64;
-        let crc = crc32fast::hash(&self.scratch);
-        put_u32(&mut self.scratch, crc);
+    /// Writes a block (the contents in `self.scratch`, or `contents` when given):
+    /// its stored bytes (compressed when `compress` and worth it), its type byte and the
+    /// CRC of both.
+    fn write_block(&mut self, contents: Option<&[u8]>, compress: bool) -> Result<BlockHandle> {
+        let contents = contents.unwrap_or(&self.scratch);
+        self.out.clear();
+        let kind = if compress {
+            self.compressor.store_into(contents, &mut self.out)
+        } else {
+            self.out.extend_from_slice(contents);
+            BLOCK_RAW
+        };
+        self.out.push(kind);
+        let len = self.out.len() as u64;
+        let crc = crc32fast::hash(&self.out);
+        put_u32(&mut self.out, crc);
         let handle = BlockHandle {
             offset: self.offset,
             len,
         };
         let at = format!("block file {} at offset {}", self.name, self.offset);
         self.sink
-            .write_all(&self.scratch)
+            .write_all(&self.out)
             .map_err(|e| add_context(e, &at))?;
-        self.offset += self.scratch.len() as u64;
+        self.offset += self.out.len() as u64;
         Ok(handle)
     }
 
@@ -192,14 +210,16 @@ impl<W: FileSink> TableBuilder<W> {
         };
         self.scratch.clear();
         self.block.finish_into(&mut self.scratch);
-        if self.scratch.len() > u32::MAX as usize {
+        // Stored bytes (never more than the contents) and the type byte must fit the
+        // index's u32 length.
+        if self.scratch.len() >= u32::MAX as usize {
             return Err(Error::TooLarge(format!(
                 "block file {}: a data block of {} bytes exceeds 4 GiB",
                 self.name,
                 self.scratch.len()
             )));
         }
-        let handle = self.write_block(None)?;
+        let handle = self.write_block(None, true)?;
         self.index_bytes += last_key.len() as u64 + 22;
         self.index.push(IndexEntry {
             last_key,
@@ -221,13 +241,15 @@ impl<W: FileSink> TableBuilder<W> {
         self.flush_block()?;
         self.props.max_key = self.last_key.clone();
         self.props.data_blocks = self.index.len() as u64;
-        let index = self.write_block(Some(&encode_index(&self.index)))?;
-        let filter = self.write_block(Some(&self.bloom.finish()))?;
-        let props = self.write_block(Some(&self.props.encode()))?;
+        // The filter's bits do not compress, and the properties block is small.
+        let index = self.write_block(Some(&encode_index(&self.index)), true)?;
+        let filter = self.write_block(Some(&self.bloom.finish()), false)?;
+        let props = self.write_block(Some(&self.props.encode()), false)?;
         let footer = Footer {
             index,
             filter,
             props,
+            version: FORMAT_VERSION,
         }
         .encode();
         let at = format!(

@@ -8,10 +8,16 @@
 //! 24     8    filter block length
 //! 32     8    properties block offset
 //! 40     8    properties block length
-//! 48     4    format version          (u32 LE, = FORMAT_VERSION)
+//! 48     4    format version          (u32 LE, 1 or FORMAT_VERSION)
 //! 52     8    magic                   (u64 LE, = MAGIC, the bytes "SOCHSST1")
 //! 60     4    CRC32 of bytes 0..60    (u32 LE)
 //! ```
+//!
+//! Version 1 files store every block as its contents followed by a CRC. Version 2 files
+//! (written since blocks may be compressed) store every block as its stored bytes and a
+//! type byte ([`crate::storage::sstable::compression`]), followed by a CRC of both; a
+//! block handle's length then counts the type byte, so handles tile the file in the same
+//! way in both versions.
 
 use crate::storage::coding::{DecodeError, Reader, put_u32, put_u64};
 
@@ -19,16 +25,18 @@ use crate::storage::coding::{DecodeError, Reader, put_u32, put_u64};
 pub const FOOTER_LEN: usize = 64;
 /// The magic number: the ASCII bytes `SOCHSST1` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SOCHSST1");
-/// The format version this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes: blocks carry a type byte (compression).
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads: blocks without a type byte.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 
-/// Where a block lies in the file: `len` bytes of contents at `offset`, followed by a
-/// 4-byte CRC32 of those contents.
+/// Where a block lies in the file: `len` bytes at `offset` (the contents in version 1;
+/// the stored bytes and the type byte in version 2), followed by a 4-byte CRC32 of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockHandle {
     /// Offset of the block's first byte.
     pub offset: u64,
-    /// Length of the block's contents, without the CRC trailer.
+    /// Length of the block without its CRC (with the type byte in version 2).
     pub len: u64,
 }
 
@@ -48,6 +56,8 @@ pub struct Footer {
     pub filter: BlockHandle,
     /// The properties block.
     pub props: BlockHandle,
+    /// The file's format version ([`OLDEST_FORMAT_VERSION`] ..= [`FORMAT_VERSION`]).
+    pub version: u32,
 }
 
 impl Footer {
@@ -58,7 +68,7 @@ impl Footer {
             put_u64(&mut out, h.offset);
             put_u64(&mut out, h.len);
         }
-        put_u32(&mut out, FORMAT_VERSION);
+        put_u32(&mut out, self.version);
         put_u64(&mut out, MAGIC);
         let crc = crc32fast::hash(&out);
         put_u32(&mut out, crc);
@@ -87,7 +97,7 @@ impl Footer {
         if crc != crc32fast::hash(&bytes[..FOOTER_LEN - 4]) {
             return Err(DecodeError("footer checksum mismatch"));
         }
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(DecodeError("unsupported format version"));
         }
         let [index, filter, props] = handles;
@@ -104,6 +114,7 @@ impl Footer {
             index,
             filter,
             props,
+            version,
         })
     }
 }
@@ -126,6 +137,7 @@ mod tests {
                 offset: 1124,
                 len: 80,
             },
+            version: FORMAT_VERSION,
         }
     }
 
@@ -143,5 +155,22 @@ mod tests {
             assert!(Footer::decode(&b, file_len).is_err(), "flip at {i}");
         }
         assert_eq!(&bytes[52..60], b"SOCHSST1");
+    }
+
+    #[test]
+    fn every_known_version_decodes_and_others_do_not() {
+        let file_len = 1208 + FOOTER_LEN as u64;
+        for version in [0, OLDEST_FORMAT_VERSION, FORMAT_VERSION, FORMAT_VERSION + 1] {
+            let f = Footer {
+                version,
+                ..sample()
+            };
+            let known = (OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version);
+            assert_eq!(
+                Footer::decode(&f.encode(), file_len).ok(),
+                known.then_some(f),
+                "version {version}"
+            );
+        }
     }
 }

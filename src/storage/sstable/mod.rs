@@ -1,23 +1,27 @@
 //! Block files: immutable, sorted files of versioned entries.
 //!
 //! ```text
-//! data block 0 | crc | data block 1 | crc | ... | index | crc | filter | crc | props | crc | footer
+//! data block 0 | t | crc | ... | index | t | crc | filter | t | crc | props | t | crc | footer
 //! ```
 //!
 //! - [`block`]: data blocks with key prefix compression and restart points.
+//! - [`compression`]: whether a block is stored as it is or compressed (its type byte).
 //! - [`index`]: the last key of every data block and where it lies.
 //! - the filter block is a [`crate::storage::bloom`] filter over the distinct user keys.
 //! - [`props`]: counts, key and timestamp ranges.
 //! - [`footer`]: where the three metadata blocks are, a magic number and a version.
 //!
-//! Every block is followed by a CRC32 (`crc32fast`, little-endian) of its contents,
-//! checked on every read; the footer carries its own. A damaged file is reported as
+//! Every block is stored as it is or compressed ([`compression`]), followed by a type
+//! byte `t` that says which and a CRC32 (`crc32fast`, little-endian) of both, checked on
+//! every read before anything is decompressed; the footer carries its own. Files of
+//! format version 1 (no type byte, nothing compressed) are still read. A damaged file is reported as
 //! [`crate::Error::Corruption`] naming the file and the block offset; decoding is
 //! bounds-checked throughout and never returns wrong data or panics.
 //! `docs/storage.md` describes the format byte by byte.
 
 pub mod block;
 pub mod builder;
+pub mod compression;
 pub mod file;
 pub mod footer;
 pub mod index;
@@ -40,6 +44,7 @@ pub fn parse_table_file_name(name: &str) -> Option<u64> {
 }
 
 pub use builder::{TableBuilder, TableOptions, TableSummary};
+pub use compression::Compression;
 pub use file::{BlockSource, FileSink, FileSource, MemSource};
 pub use iter::{ConcatIter, TableIter};
 pub use props::Properties;

@@ -9,6 +9,7 @@ use crate::storage::bloom::{BloomFilter, bloom_hash};
 use crate::storage::cache::BlockCache;
 use crate::storage::entry::cmp_internal;
 use crate::storage::sstable::block::{Block, BlockCursor};
+use crate::storage::sstable::compression::{BLOCK_RAW, block_contents};
 use crate::storage::sstable::file::BlockSource;
 use crate::storage::sstable::footer::{BlockHandle, FOOTER_LEN, Footer};
 use crate::storage::sstable::index::{FlatIndex, decode_index};
@@ -38,6 +39,8 @@ pub struct Table {
 pub struct VerifySummary {
     /// Data blocks read and checked.
     pub blocks: u64,
+    /// Of those, the blocks stored compressed (each decompressed and checked).
+    pub compressed_blocks: u64,
     /// Versions read and checked.
     pub entries: u64,
     /// Bytes of the file.
@@ -73,13 +76,14 @@ impl Table {
                 "block file {name}: {what} at offset {offset}: {why}"
             ))
         };
-        let raw = read_checked(source.as_ref(), footer.index, "index block")?;
+        let src = source.as_ref();
+        let raw = read_checked(src, footer.index, footer.version, "index block")?;
         let index = decode_index(&raw, footer.index.offset)
             .map_err(|e| corrupt(footer.index.offset, "index block", &e))?;
-        let raw = read_checked(source.as_ref(), footer.filter, "filter block")?;
+        let raw = read_checked(src, footer.filter, footer.version, "filter block")?;
         let bloom = BloomFilter::decode(&raw)
             .map_err(|e| corrupt(footer.filter.offset, "filter block", &e))?;
-        let raw = read_checked(source.as_ref(), footer.props, "properties block")?;
+        let raw = read_checked(src, footer.props, footer.version, "properties block")?;
         let props = Properties::decode(&raw)
             .map_err(|e| corrupt(footer.props.offset, "properties block", &e))?;
         let last = index.last().map(|e| e.last_key.as_slice());
@@ -111,7 +115,7 @@ impl Table {
     }
 
     fn read_raw(&self, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
-        read_checked(self.source.as_ref(), handle, what)
+        read_checked(self.source.as_ref(), handle, self.footer.version, what)
     }
 
     /// Data block `i`, from the cache or read, checked and decoded (and then cached when
@@ -139,7 +143,7 @@ impl Table {
         Ok(block)
     }
 
-    /// Reads, checks and decodes the data block at `handle`.
+    /// Reads, checks, decompresses and decodes the data block at `handle`.
     fn read_block(&self, handle: BlockHandle) -> Result<Block> {
         let raw = self.read_raw(handle, "data block")?;
         Block::decode(raw).map_err(|e| self.corruption(handle.offset, "data block", e))
@@ -287,14 +291,27 @@ impl Table {
             + self.props.max_key.len()
     }
 
+    /// The file's format version.
+    pub fn format_version(&self) -> u32 {
+        self.footer.version
+    }
+
     /// Reads every data block (bypassing the cache) and checks every checksum, that
-    /// entries are in strictly increasing internal order, that each block ends at its
-    /// index key, that the filter knows every key, and that the properties match.
+    /// compressed blocks decompress to well-formed blocks, that entries are in strictly
+    /// increasing internal order, that each block ends at its index key, that the filter
+    /// knows every key, and that the properties match.
     pub fn verify(&self) -> Result<VerifySummary> {
         let mut prev: Option<(Vec<u8>, u64)> = None;
         let mut seen = Properties::default();
+        let mut compressed_blocks = 0;
         for (i, &handle) in self.index.handles().iter().enumerate() {
-            let raw = self.read_raw(handle, "data block")?;
+            let (raw, compressed) = read_stored(
+                self.source.as_ref(),
+                handle,
+                self.footer.version,
+                "data block",
+            )?;
+            compressed_blocks += u64::from(compressed);
             let block = Block::decode(raw).map_err(|e| self.block_corruption(i, e))?;
             let mut c = BlockCursor::new(block);
             c.seek_to_first().map_err(|e| self.block_corruption(i, e))?;
@@ -352,15 +369,33 @@ impl Table {
         }
         Ok(VerifySummary {
             blocks: self.index.len() as u64,
+            compressed_blocks,
             entries: seen.entry_count,
             bytes: self.source.len(),
         })
     }
 }
 
-/// Reads a block's contents from `source` and checks its CRC trailer.
-fn read_checked(source: &dyn BlockSource, handle: BlockHandle, what: &str) -> Result<Vec<u8>> {
-    let corrupt = |why: &str| {
+/// Reads a block from `source`, checks its CRC trailer and returns its contents: in a
+/// version 1 file the bytes before the CRC; from version 2 on, the bytes before the
+/// type byte, decompressed as the type byte says.
+fn read_checked(
+    source: &dyn BlockSource,
+    handle: BlockHandle,
+    version: u32,
+    what: &str,
+) -> Result<Vec<u8>> {
+    read_stored(source, handle, version, what).map(|(contents, _)| contents)
+}
+
+/// [`read_checked`], also saying whether the block was stored compressed.
+fn read_stored(
+    source: &dyn BlockSource,
+    handle: BlockHandle,
+    version: u32,
+    what: &str,
+) -> Result<(Vec<u8>, bool)> {
+    let corrupt = |why: &dyn Display| {
         Error::Corruption(format!(
             "block file {}: {what} at offset {}: {why}",
             source.name(),
@@ -370,14 +405,19 @@ fn read_checked(source: &dyn BlockSource, handle: BlockHandle, what: &str) -> Re
     let len = usize::try_from(handle.len)
         .ok()
         .filter(|_| handle.end().is_some_and(|e| e <= source.len()))
-        .ok_or_else(|| corrupt("extends past the file"))?;
+        .ok_or_else(|| corrupt(&"extends past the file"))?;
     let mut buf = vec![0u8; len + 4];
     source.read_at(handle.offset, &mut buf)?;
     let mut crc = [0u8; 4];
     crc.copy_from_slice(&buf[len..]);
     buf.truncate(len);
     if crc32fast::hash(&buf) != u32::from_le_bytes(crc) {
-        return Err(corrupt("checksum mismatch"));
+        return Err(corrupt(&"checksum mismatch"));
     }
-    Ok(buf)
+    if version < 2 {
+        return Ok((buf, false));
+    }
+    let kind = buf.pop().ok_or_else(|| corrupt(&"no type byte"))?;
+    let contents = block_contents(kind, buf).map_err(|e| corrupt(&e))?;
+    Ok((contents, kind != BLOCK_RAW))
 }
