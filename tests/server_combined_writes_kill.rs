@@ -6,24 +6,13 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
-use common::ServeProc;
-use parking_lot::Mutex;
+use common::{Acked, kill_while_writing};
 use sochdb::backend::Backend;
 use sochdb::ipc::client::{Client, ClientOptions};
 use sochdb::storage::BatchOp;
 
 const CLIENTS: usize = 50;
-
-/// What one client saw acknowledged.
-#[derive(Default)]
-struct Acked {
-    /// Keys whose write was acknowledged, with the value.
-    puts: Vec<(String, String)>,
-    /// Keys whose delete was acknowledged.
-    deletes: Vec<String>,
-}
 
 fn client(
     socket: std::path::PathBuf,
@@ -76,67 +65,5 @@ fn client(
 #[test]
 fn fifty_clients_combined_writes_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServeProc::start(dir.path(), &["--quiet"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ops = Arc::new(AtomicU64::new(0));
-    let results = Arc::new(Mutex::new(Vec::new()));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|t| {
-            let (socket, stop, ops, results) = (
-                server.socket.clone(),
-                Arc::clone(&stop),
-                Arc::clone(&ops),
-                Arc::clone(&results),
-            );
-            std::thread::spawn(move || {
-                let a = client(socket, t, stop, ops);
-                results.lock().push(a);
-            })
-        })
-        .collect();
-    for _ in 0..2000 {
-        if ops.load(Ordering::Relaxed) >= 2000 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    server.signal(libc::SIGKILL);
-    let (status, _) = server.wait();
-    assert!(!status.success());
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    assert!(
-        ops.load(Ordering::Relaxed) > 0,
-        "nothing acknowledged before the kill"
-    );
-
-    let server = ServeProc::start(dir.path(), &["--quiet"]);
-    let c = Client::connect(&server.socket, ClientOptions::default()).unwrap();
-    let results = results.lock();
-    assert_eq!(results.len(), CLIENTS);
-    let mut checked = 0;
-    for a in results.iter() {
-        for (k, v) in &a.puts {
-            assert_eq!(
-                c.get(None, k.as_bytes()).unwrap().as_deref(),
-                Some(v.as_bytes()),
-                "acknowledged write of {k} lost"
-            );
-            checked += 1;
-        }
-        for k in &a.deletes {
-            assert_eq!(
-                c.get(None, k.as_bytes()).unwrap(),
-                None,
-                "deleted {k} came back"
-            );
-        }
-    }
-    assert!(checked > 0);
-    c.close().unwrap();
-    server.signal(libc::SIGTERM);
-    let (status, err) = server.wait();
-    assert!(status.success(), "{status}: {err}");
+    kill_while_writing(dir.path(), CLIENTS, 2000, client);
 }

@@ -5,21 +5,10 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
 
-use common::ServeProc;
-use parking_lot::Mutex;
+use common::{Acked, kill_while_writing};
 use sochdb::backend::{Backend, TxnOptions};
 use sochdb::ipc::client::{Client, ClientOptions};
-
-/// What one writer saw acknowledged.
-#[derive(Default)]
-struct Acked {
-    /// Keys whose put was acknowledged, with the value.
-    puts: Vec<(String, String)>,
-    /// Keys whose delete was acknowledged.
-    deletes: Vec<String>,
-}
 
 fn writer(
     socket: std::path::PathBuf,
@@ -74,68 +63,5 @@ fn writer(
 #[test]
 fn sigkill_under_concurrent_writes_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServeProc::start(dir.path(), &["--quiet"]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ops = Arc::new(AtomicU64::new(0));
-    let results = Arc::new(Mutex::new(Vec::new()));
-    let writers: Vec<_> = (0..4)
-        .map(|t| {
-            let (socket, stop, ops, results) = (
-                server.socket.clone(),
-                Arc::clone(&stop),
-                Arc::clone(&ops),
-                Arc::clone(&results),
-            );
-            std::thread::spawn(move || {
-                let a = writer(socket, t, stop, ops);
-                results.lock().push(a);
-            })
-        })
-        .collect();
-    // Let the writers get going, then kill the server in the middle of their work.
-    for _ in 0..2000 {
-        if ops.load(Ordering::Relaxed) >= 400 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    server.signal(libc::SIGKILL);
-    let (status, _) = server.wait();
-    assert!(!status.success());
-    stop.store(true, Ordering::Relaxed);
-    for w in writers {
-        w.join().unwrap();
-    }
-    assert!(
-        ops.load(Ordering::Relaxed) > 0,
-        "no write was acknowledged before the kill"
-    );
-    // The dead server left its socket file behind; a new server replaces it.
-    assert!(dir.path().join("sochdb.sock").exists());
-    let server = ServeProc::start(dir.path(), &["--quiet"]);
-    let c = Client::connect(&server.socket, ClientOptions::default()).unwrap();
-    let results = results.lock();
-    let mut checked = 0;
-    for a in results.iter() {
-        for (k, v) in &a.puts {
-            assert_eq!(
-                c.get(None, k.as_bytes()).unwrap().as_deref(),
-                Some(v.as_bytes()),
-                "acknowledged put of {k} lost"
-            );
-            checked += 1;
-        }
-        for k in &a.deletes {
-            assert_eq!(
-                c.get(None, k.as_bytes()).unwrap(),
-                None,
-                "deleted {k} came back"
-            );
-        }
-    }
-    assert!(checked > 0);
-    c.close().unwrap();
-    server.signal(libc::SIGTERM);
-    let (status, err) = server.wait();
-    assert!(status.success(), "{status}: {err}");
+    kill_while_writing(dir.path(), 4, 400, writer);
 }

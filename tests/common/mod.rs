@@ -6,9 +6,11 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sochdb::backend::Backend;
+use sochdb::ipc::client::{Client, ClientOptions};
 use sochdb::ipc::server::{Server, ServerHandle, ServerOptions};
 use sochdb::kernel::{Database, DbOptions};
 
@@ -234,4 +236,77 @@ pub fn cli_stdin(args: &[&str], stdin: Option<&[u8]>) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What one writer saw acknowledged before its server died.
+#[derive(Debug, Default)]
+pub struct Acked {
+    /// Keys whose write was acknowledged, with the value.
+    pub puts: Vec<(String, String)>,
+    /// Keys whose delete was acknowledged.
+    pub deletes: Vec<String>,
+}
+
+/// A writer of [`kill_while_writing`]: writes through the server at the socket as
+/// writer number `t` until `stop`, counting acknowledged operations in `ops`.
+pub type Writer = fn(PathBuf, usize, Arc<AtomicBool>, Arc<AtomicU64>) -> Acked;
+
+/// Serves `dir` with `sochdb serve`, runs `writers` threads of `writer`, kills the server
+/// with SIGKILL once `kill_after` operations are acknowledged, restarts it, and checks
+/// that every acknowledged put reads back and no acknowledged delete came back. Then
+/// stops the new server with SIGTERM, which must exit cleanly.
+pub fn kill_while_writing(dir: &Path, writers: usize, kill_after: u64, writer: Writer) {
+    let server = ServeProc::start(dir, &["--quiet"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..writers)
+        .map(|t| {
+            let (socket, stop, ops) = (server.socket.clone(), Arc::clone(&stop), Arc::clone(&ops));
+            std::thread::spawn(move || writer(socket, t, stop, ops))
+        })
+        .collect();
+    // Let the writers get going, then kill the server in the middle of their work.
+    for _ in 0..2000 {
+        if ops.load(Ordering::Relaxed) >= kill_after {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.signal(libc::SIGKILL);
+    let (status, _) = server.wait();
+    assert!(!status.success());
+    stop.store(true, Ordering::Relaxed);
+    let results: Vec<Acked> = threads.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        ops.load(Ordering::Relaxed) > 0,
+        "no write was acknowledged before the kill"
+    );
+    // The dead server left its socket file behind; a new server replaces it.
+    assert!(dir.join("sochdb.sock").exists());
+
+    let server = ServeProc::start(dir, &["--quiet"]);
+    let c = Client::connect(&server.socket, ClientOptions::default()).unwrap();
+    let mut checked = 0;
+    for a in &results {
+        for (k, v) in &a.puts {
+            assert_eq!(
+                c.get(None, k.as_bytes()).unwrap().as_deref(),
+                Some(v.as_bytes()),
+                "acknowledged write of {k} lost"
+            );
+            checked += 1;
+        }
+        for k in &a.deletes {
+            assert_eq!(
+                c.get(None, k.as_bytes()).unwrap(),
+                None,
+                "deleted {k} came back"
+            );
+        }
+    }
+    assert!(checked > 0);
+    c.close().unwrap();
+    server.signal(libc::SIGTERM);
+    let (status, err) = server.wait();
+    assert!(status.success(), "{status}: {err}");
 }
