@@ -4,10 +4,13 @@
 //! key is left once no snapshot needs more, and a read-only or closed database answers
 //! with its status.
 
+mod harness;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use harness::Rng;
 use sochdb::Error;
 use sochdb::backend::{Backend, ScanOptions, ScanRange, TxnId, TxnOptions};
 use sochdb::kernel::{Database, DbOptions};
@@ -30,26 +33,6 @@ fn options() -> DbOptions {
             ..EngineOptions::default()
         },
         ..DbOptions::default()
-    }
-}
-
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
     }
 }
 
