@@ -575,3 +575,49 @@ fn read_only_open_reads_block_files_and_changes_nothing() {
         "a read-only open changed files"
     );
 }
+
+/// A replayed memtable of at least a quarter of the budget goes to a block file after
+/// open (in the background), keeping every value; a smaller one stays in memory.
+#[test]
+fn a_large_replayed_memtable_is_flushed_after_open_and_a_small_one_is_not() {
+    let opts = || EngineOptions {
+        memtable_budget: 256 * 1024,
+        durability: Durability::Buffered,
+        ..EngineOptions::default()
+    };
+    let value = [7u8; 100];
+    for (keys, flushed) in [(100u32, false), (1000u32, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::open(dir.path(), opts()).unwrap();
+        for i in 0..keys {
+            e.commit(&batch(&[(&i.to_be_bytes(), Some(&value))]))
+                .unwrap();
+        }
+        let bytes = e.inner.shared.current().mem.approximate_bytes();
+        assert_eq!(bytes >= 64 * 1024, flushed, "{keys} keys: {bytes} bytes");
+        e.close().unwrap();
+        drop(e);
+
+        let e = Engine::open(dir.path(), opts()).unwrap();
+        assert_eq!(e.recovery_report().records, u64::from(keys));
+        if flushed {
+            for _ in 0..6000 {
+                if e.stats().flushes > 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            assert_eq!(e.stats().flushes, 1, "{keys} keys");
+            assert!(e.inner.shared.current().frozen.is_empty());
+        } else {
+            assert_eq!(e.stats().flushes, 0, "{keys} keys");
+            assert!(e.inner.shared.current().frozen.is_empty());
+        }
+        for i in 0..keys {
+            assert_eq!(
+                e.get(&i.to_be_bytes(), u64::MAX).unwrap().as_deref(),
+                Some(&value[..])
+            );
+        }
+    }
+}
