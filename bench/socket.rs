@@ -7,7 +7,9 @@
 //! Run with `cargo bench --bench socket` (`-- --quick` for short rounds). It starts
 //! `sochdb serve` and `redis-server` (see `bench/setup.sh`) on temporary directories
 //! under `target/` (or `SOCHDB_BENCH_DIR`), and prints a Markdown table;
-//! `SOCHDB_BENCH_LOOPS=n` gives the server `--event-loops n`. SochDB's
+//! `SOCHDB_BENCH_LOOPS=n` gives the server `--event-loops n`, and
+//! `SOCHDB_BENCH_ROWS=get_c16_p16,put_c50_p16` runs only the rows named, and
+//! `SOCHDB_BENCH_SECS` sets the seconds per row (2, or 0.25 with `--quick`). SochDB's
 //! connections speak the version 1 protocol (PUT / GET frames) from this process;
 //! Redis is driven by `redis-benchmark -s`. Keys are drawn at random from 10 000 (all
 //! present before the GET rows). Each configuration runs SochDB then Redis back to
@@ -291,7 +293,10 @@ impl Drop for Redis {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let secs: f64 = if quick { 0.25 } else { 2.0 };
+    let secs: f64 = std::env::var("SOCHDB_BENCH_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 0.25 } else { 2.0 });
     let base = std::env::var_os("SOCHDB_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
@@ -342,9 +347,18 @@ fn main() {
         "| op | clients | pipeline | SochDB ops/s | p50 µs | p99 µs | Redis ops/s | p50 µs | p99 µs | SochDB / Redis |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let only: Option<Vec<String>> = std::env::var("SOCHDB_BENCH_ROWS").ok().map(|v| {
+        v.split(',')
+            .map(|r| r.trim().to_ascii_lowercase())
+            .collect()
+    });
     for op in [Op::Get, Op::Put] {
         for clients in [1usize, 16, 50] {
             for depth in [1usize, 16] {
+                let row = format!("{}_c{clients}_p{depth}", op.name().to_ascii_lowercase());
+                if only.as_ref().is_some_and(|o| !o.contains(&row)) {
+                    continue;
+                }
                 let s = run_sochdb(&sock, op, clients, depth, secs);
                 let requests = ((s.ops_per_sec * secs) as u64).clamp(1000, 5_000_000);
                 let r = redis
