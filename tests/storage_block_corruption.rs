@@ -16,7 +16,11 @@ fn options() -> EngineOptions {
     EngineOptions {
         durability: Durability::None,
         memtable_budget: 64 * 1024,
+        // No compaction: the opens below must leave the set of files as it is.
         compaction: CompactionOptions {
+            l0_trigger: usize::MAX,
+            l0_slowdown: usize::MAX,
+            l0_max_slowdown: usize::MAX,
             table: TableOptions {
                 block_size: 512,
                 ..TableOptions::default()

@@ -167,12 +167,13 @@ impl Version {
     /// The newest version of `key` at or below `read_ts`: `Some(Some(value))`,
     /// `Some(None)` for a tombstone, `None` when no source holds one.
     pub(crate) fn get(&self, key: &[u8], read_ts: u64) -> Result<Option<Option<Vec<u8>>>> {
-        for mem in self.memtables().filter(|m| starts_at_or_before(m, key)) {
-            if let Some(v) = mem.get(key, read_ts) {
+        // One hash serves the memtables' key indexes and the files' Bloom filters.
+        let hash = bloom_hash(key);
+        for mem in self.memtables() {
+            if let Some(v) = mem.get_hashed(key, hash, read_ts) {
                 return Ok(Some(v.map(<[u8]>::to_vec)));
             }
         }
-        let hash = bloom_hash(key);
         for f in self.files_for(key) {
             if let Some((_, v)) = f.table.get_hashed(key, hash, read_ts)? {
                 return Ok(Some(v));
@@ -183,12 +184,12 @@ impl Version {
 
     /// The timestamp of the newest stored version of `key` (tombstones included).
     pub(crate) fn latest_ts(&self, key: &[u8]) -> Result<Option<u64>> {
+        let hash = bloom_hash(key);
         for mem in self.memtables() {
-            if let Some(ts) = mem.latest_ts(key) {
+            if let Some(ts) = mem.latest_ts_hashed(key, hash) {
                 return Ok(Some(ts));
             }
         }
-        let hash = bloom_hash(key);
         for f in self.files_for(key) {
             if let Some((ts, _)) = f.table.get_hashed(key, hash, u64::MAX)? {
                 return Ok(Some(ts));
@@ -222,18 +223,6 @@ impl Version {
     pub(crate) fn memtable_entries(&self) -> u64 {
         self.memtables().map(|m| m.len() as u64).sum()
     }
-}
-
-/// False when every key of `mem` sorts after `key`, so it holds no version of it: one
-/// look at the first entry saves the descent of the skip list for keys below the
-/// memtable's range (the usual case when keys are written in ascending order and older
-/// ranges have been flushed). A version inserted after this look has a timestamp above
-/// every read timestamp in use, so missing it changes nothing.
-fn starts_at_or_before(mem: &Arc<Memtable>, key: &[u8]) -> bool {
-    let mut c = mem.cursor();
-    c.seek_to_first();
-    c.entry()
-        .is_some_and(|e| cmp_keys(e.key, key) != std::cmp::Ordering::Greater)
 }
 
 /// The files of `levels` as sorted runs of disjoint files, newest first: the level-0
