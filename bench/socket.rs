@@ -7,7 +7,8 @@
 //! Run with `cargo bench --bench socket` (`-- --quick` for short rounds). It starts
 //! `sochdb serve` and `redis-server` (see `bench/setup.sh`) on temporary directories
 //! under `target/` (or `SOCHDB_BENCH_DIR`), and prints a Markdown table;
-//! `SOCHDB_BENCH_LOOPS=n` gives the server `--event-loops n`, and
+//! `SOCHDB_BENCH_LOOPS=n` gives the server `--event-loops n`,
+//! `SOCHDB_BENCH_SERVE_ARGS` adds arguments to `sochdb serve` (say `--spin-us 0`), and
 //! `SOCHDB_BENCH_ROWS=get_c16_p16,put_c50_p16` runs only the rows named, and
 //! `SOCHDB_BENCH_SECS` sets the seconds per row (2, or 0.25 with `--quick`). SochDB's
 //! connections speak the version 1 protocol (PUT / GET frames) from this process;
@@ -308,6 +309,9 @@ fn main() {
     serve.args(["serve", "--quiet", "--max-connections", "512"]);
     if let Some(n) = std::env::var_os("SOCHDB_BENCH_LOOPS") {
         serve.arg("--event-loops").arg(n);
+    }
+    if let Ok(more) = std::env::var("SOCHDB_BENCH_SERVE_ARGS") {
+        serve.args(more.split_whitespace());
     }
     let mut server = serve
         .arg("--db")

@@ -247,6 +247,11 @@ const COMMANDS: &[Command] = &[
                 help: "N event loop threads (default: one per core, at most 8)",
             },
             Opt {
+                name: "spin-us",
+                takes_value: true,
+                help: "US keep polling this long after serving before sleeping; 0 never (default 50)",
+            },
+            Opt {
                 name: "max-txns",
                 takes_value: true,
                 help: "N open transactions per connection (default 64)",

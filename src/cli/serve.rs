@@ -41,6 +41,9 @@ pub fn serve(a: &Args) -> Result<(), CliError> {
         }
         opts.event_loops = n;
     }
+    if let Some(us) = a.number::<u64>("spin-us").map_err(CliError::Usage)? {
+        opts.spin = Duration::from_micros(us);
+    }
     if let Some(n) = a.number("max-txns").map_err(CliError::Usage)? {
         opts.max_txns_per_connection = n;
     }

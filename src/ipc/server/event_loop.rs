@@ -151,9 +151,16 @@ impl EventLoop {
             } else {
                 0
             };
-            self.epoll
-                .wait(&mut events, timeout)
-                .map_err(|e| Error::io("waiting for socket events", e))?;
+            let served = !events.is_empty();
+            events.clear();
+            if timeout != 0 && served {
+                self.spin(&mut events)?;
+            }
+            if events.is_empty() {
+                self.epoll
+                    .wait(&mut events, timeout)
+                    .map_err(|e| Error::io("waiting for socket events", e))?;
+            }
             for &(token, bits) in &events {
                 self.event(token, bits);
             }
@@ -178,6 +185,32 @@ impl EventLoop {
                 }
             }
         }
+    }
+
+    /// Polls for events without sleeping for up to [`super::ServerOptions::spin`],
+    /// unless another loop is already doing so; `events` is left empty when none came.
+    fn spin(&self, events: &mut Vec<(u64, u32)>) -> Result<()> {
+        let spin = self.shared.opts.spin;
+        let token = &self.shared.spinning;
+        if spin.is_zero()
+            || token
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
+        let until = Instant::now() + spin;
+        let polled = loop {
+            if let Err(e) = self.epoll.wait(events, 0) {
+                break Err(Error::io("polling for socket events", e));
+            }
+            if !events.is_empty() || Instant::now() >= until {
+                break Ok(());
+            }
+            std::hint::spin_loop();
+        };
+        token.store(false, Ordering::Release);
+        polled
     }
 
     /// How often timeouts are checked: a quarter of the shortest, within 5 to 250 ms.
