@@ -153,7 +153,9 @@ impl EventLoop {
             };
             let served = !events.is_empty();
             events.clear();
-            if timeout != 0 && served {
+            // Not while writes are at the committer: their answers come after a sync,
+            // later than a spin lasts, and the committer needs the processor meanwhile.
+            if timeout != 0 && served && self.in_flight == 0 {
                 self.spin(&mut events)?;
             }
             if events.is_empty() {
