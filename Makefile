@@ -43,10 +43,11 @@ test-bench: build
 bench: build
 	bash bench/run.sh
 
-## lint: formatting and clippy, as CI checks them
+## lint: formatting, clippy and the API documentation, as CI checks them
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --quiet
 
 ## header: refresh the checked-in include/sochdb.h from src/ffi
 header:

@@ -14,9 +14,10 @@
 //! lets requests in flight finish, aborts every open transaction, and removes the
 //! socket and the lock file.
 //!
-//! - [`event_loop`]: the rounds; [`conn`]: one connection's state; [`route`]: which
-//!   requests are combined, answered inline or handed to a worker; [`combiner`]: the
-//!   gathered writes; [`committer`]: their commits, off the loops; [`worker`]: the pool; [`session`]: the answer to each request.
+//! - `event_loop`: the rounds; `conn`: one connection's state; `route`: which requests
+//!   are combined, answered inline or handed to a worker; `combiner`: the gathered
+//!   writes; `committer`: their commits, off the loops; `worker`: the pool; `session`:
+//!   the answer to each request.
 
 mod combiner;
 mod committer;

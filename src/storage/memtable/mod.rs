@@ -6,14 +6,14 @@
 //! files use the same order, so a merge of memtables and files is a plain merge of
 //! sorted streams.
 //!
-//! Each key is one node of a skip list, kept in the memtable's [`Arena`]: a 24-byte head
+//! Each key is one node of a skip list, kept in the memtable's arena (`storage::arena`): a 24-byte head
 //! (the key's first 8 bytes as a big-endian number, the newest version, lengths,
 //! height), its links and its key, back to back. Its versions hang off it in a chain,
 //! newest first; each version is a 24-byte head (timestamp, the next older version,
 //! the value's length) and its value. A key's first version is allocated right after
 //! its node, so a read of a key written once touches one piece of memory.
 //!
-//! A hash index ([`index`]) maps each key to its node: a point read, and the write of a
+//! A hash index (`memtable::index`) maps each key to its node: a point read, and the write of a
 //! new version of a key already present, go straight to the node without walking the
 //! list. Only a key new to the memtable is inserted into the list, a batch in key order,
 //! each insert starting from the search path of the one before ([`MemWriter`]).
