@@ -244,7 +244,7 @@ const COMMANDS: &[Command] = &[
             Opt {
                 name: "event-loops",
                 takes_value: true,
-                help: "N event loop threads (default: one per core, at most 8)",
+                help: "N event loop threads (default: one per two cores, 1 to 8)",
             },
             Opt {
                 name: "spin-us",

@@ -56,8 +56,12 @@ pub(crate) struct EventLoop {
     shared: Arc<Shared>,
     /// The listening socket (every loop accepts from it).
     listener: Arc<UnixListener>,
-    /// Where workers return this loop's jobs.
+    /// Where workers return this loop's jobs (`peers[me]`).
     inbox: Arc<Inbox>,
+    /// Every loop's inbox, this one's included, by loop number.
+    peers: Arc<[Arc<Inbox>]>,
+    /// This loop's number.
+    me: usize,
     /// The server's worker pool.
     workers: Arc<Workers>,
     /// Readiness of the listener, the inbox and every connection.
@@ -93,15 +97,21 @@ pub(crate) struct EventLoop {
 }
 
 impl EventLoop {
-    /// A loop that accepts from `listener`, wakes on `inbox`, and hands its one-shot
-    /// writes to `committer`.
+    /// Loop number `me`, which accepts from `listener` (giving each connection to the
+    /// loop of `peers` with the fewest), wakes on its inbox `peers[me]`, and hands its
+    /// one-shot writes to `committer`.
     pub fn new(
         shared: Arc<Shared>,
         listener: Arc<UnixListener>,
-        inbox: Arc<Inbox>,
+        peers: Arc<[Arc<Inbox>]>,
+        me: usize,
         workers: Arc<Workers>,
         committer: Arc<Committer>,
     ) -> Result<EventLoop> {
+        let inbox = peers
+            .get(me)
+            .cloned()
+            .ok_or_else(|| Error::InvalidArgument(format!("no event loop number {me}")))?;
         let epoll = Epoll::new().map_err(|e| Error::io("creating an epoll instance", e))?;
         epoll
             .add(listener.as_raw_fd(), Watch::ExclusiveReads, LISTENER)
@@ -113,6 +123,8 @@ impl EventLoop {
             shared,
             listener,
             inbox,
+            peers,
+            me,
             workers,
             epoll,
             conns: Vec::new(),
@@ -233,6 +245,14 @@ impl EventLoop {
                 self.inbox.wake().drain();
                 for done in self.inbox.take() {
                     self.job_done(done);
+                }
+                for stream in self.inbox.take_streams() {
+                    if self.draining_until.is_some() {
+                        // Shutdown began after it was accepted: it closes unserved.
+                        self.leave();
+                    } else {
+                        self.admit(stream);
+                    }
                 }
                 for acks in self.inbox.take_acks() {
                     self.in_flight = self.in_flight.saturating_sub(1);
@@ -589,6 +609,7 @@ impl EventLoop {
         };
         self.free.push(slot);
         self.live -= 1;
+        self.leave();
         let aborted = c.session.as_mut().map_or(0, |s| s.close());
         let counters = &self.shared.counters;
         match &end {
@@ -668,7 +689,16 @@ impl EventLoop {
         }
         for _ in 0..ACCEPT_BURST {
             match self.listener.accept() {
-                Ok((stream, _)) => self.admit(stream),
+                Ok((stream, _)) => {
+                    let to = self.least_loaded();
+                    if let Some(n) = self.shared.loop_connections.get(to) {
+                        n.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match self.peers.get(to) {
+                        Some(peer) if to != self.me => peer.hand_over(stream),
+                        _ => self.admit(stream),
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -681,6 +711,29 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// The loop with the fewest connections assigned (this one on a tie), so that
+    /// connections accepted in a burst spread over every loop.
+    fn least_loaded(&self) -> usize {
+        let counts = &self.shared.loop_connections;
+        let mut best = self.me;
+        let mut fewest = counts.get(self.me).map_or(0, |n| n.load(Ordering::Relaxed));
+        for (i, n) in counts.iter().enumerate() {
+            let n = n.load(Ordering::Relaxed);
+            if n < fewest {
+                best = i;
+                fewest = n;
+            }
+        }
+        best
+    }
+
+    /// A connection assigned to this loop is gone (closed, or refused).
+    fn leave(&self) {
+        if let Some(n) = self.shared.loop_connections.get(self.me) {
+            n.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -701,8 +754,16 @@ impl EventLoop {
         }
     }
 
-    /// Checks a new connection and takes it on, or refuses it with an ERROR frame.
+    /// Checks a new connection assigned to this loop (counted in its share of
+    /// `loop_connections`) and takes it on, or refuses it with an ERROR frame.
     fn admit(&mut self, stream: UnixStream) {
+        if !self.take_on(stream) {
+            self.leave();
+        }
+    }
+
+    /// [`EventLoop::admit`]'s work: false when the connection was refused.
+    fn take_on(&mut self, stream: UnixStream) -> bool {
         let shared = &self.shared;
         let counters = &shared.counters;
         let id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1;
@@ -712,7 +773,7 @@ impl EventLoop {
                 shared.log(format_args!(
                     "connection {id} refused: reading its credentials failed: {e}"
                 ));
-                return;
+                return false;
             }
         };
         let allowed = &shared.opts.allowed_uids;
@@ -731,7 +792,7 @@ impl EventLoop {
                     allowed.iter().map(|u| format!(", {u}")).collect::<String>()
                 ),
             );
-            return;
+            return false;
         }
         let max = shared.opts.max_connections as u64;
         if counters.connections_active.fetch_add(1, Ordering::Relaxed) >= max {
@@ -744,7 +805,7 @@ impl EventLoop {
                 &stream,
                 &format!("Server busy: the limit of {max} connections is reached; try again later"),
             );
-            return;
+            return false;
         }
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
@@ -759,7 +820,7 @@ impl EventLoop {
             self.free.push(slot);
             shared.log(format_args!("connection {id} refused: {e}"));
             refuse(&stream, &format!("Server error: {e}"));
-            return;
+            return false;
         }
         counters.connections_total.fetch_add(1, Ordering::Relaxed);
         shared.log(format_args!(
@@ -771,6 +832,7 @@ impl EventLoop {
         queue(&mut c, &mut self.ready, slot);
         self.conns[slot] = Some(c);
         self.live += 1;
+        true
     }
 
     /// Shutdown begins: no more accepting; every connection's reading side is shut, so

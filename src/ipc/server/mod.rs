@@ -35,7 +35,7 @@ use std::io;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -80,8 +80,9 @@ pub struct ServerOptions {
     pub scan_page_entries: u32,
     /// Bytes per scan page (a page holds at least one entry).
     pub scan_page_bytes: usize,
-    /// Event loop threads; each owns the connections it accepts (default: one per
-    /// core, at most 8).
+    /// Event loop threads; each owns the connections given to it (default: one per two
+    /// cores, at least 1 and at most 8: the clients of a Unix socket run on the same
+    /// machine and need processors too, as do the committer threads).
     pub event_loops: usize,
     /// How long an event loop that just served something keeps polling for more before
     /// it sleeps (zero: it sleeps at once). A request arriving meanwhile is served
@@ -110,7 +111,8 @@ impl Default for ServerOptions {
             lock_path: None,
             scan_page_entries: 1000,
             scan_page_bytes: 1024 * 1024,
-            event_loops: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            event_loops: std::thread::available_parallelism()
+                .map_or(1, |n| (n.get() / 2).clamp(1, 8)),
             spin: Duration::from_micros(50),
             max_workers: 64,
             log: false,
@@ -141,6 +143,10 @@ pub(crate) struct Shared {
     pub next_conn_id: AtomicU64,
     /// Held by the event loop polling before it sleeps (see [`ServerOptions::spin`]).
     pub spinning: AtomicBool,
+    /// Per event loop, the connections assigned to it: open, or accepted by another
+    /// loop and handed over but not yet taken. The loop that accepts a connection gives
+    /// it to the loop with the fewest.
+    pub loop_connections: Box<[AtomicUsize]>,
 }
 
 impl Shared {
@@ -182,6 +188,7 @@ impl Server {
             .set_nonblocking(true)
             .map_err(|e| Error::io(format!("making {} non-blocking", socket_path.display()), e))?;
         let listener = Arc::new(listener);
+        let opts_loops = opts.event_loops.max(1);
         let shared = Arc::new(Shared {
             backend,
             opts,
@@ -191,6 +198,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             next_conn_id: AtomicU64::new(0),
             spinning: AtomicBool::new(false),
+            loop_connections: (0..opts_loops).map(|_| AtomicUsize::new(0)).collect(),
         });
         let workers = Workers::new(shared.opts.max_workers);
         let committer = Committer::start(Arc::clone(&shared), committer::THREADS)
@@ -204,13 +212,19 @@ impl Server {
             committer: Arc::clone(&committer),
             lock: Some(lock),
         };
-        for i in 0..shared.opts.event_loops.max(1) {
-            let inbox =
-                Arc::new(Inbox::new().map_err(|e| Error::io("creating a wake-up counter", e))?);
+        let mut inboxes = Vec::new();
+        for _ in 0..opts_loops {
+            inboxes.push(Arc::new(
+                Inbox::new().map_err(|e| Error::io("creating a wake-up counter", e))?,
+            ));
+        }
+        let peers: Arc<[Arc<Inbox>]> = inboxes.into();
+        for (i, inbox) in peers.iter().enumerate() {
             let el = EventLoop::new(
                 Arc::clone(&shared),
                 Arc::clone(&listener),
-                Arc::clone(&inbox),
+                Arc::clone(&peers),
+                i,
                 Arc::clone(&workers),
                 Arc::clone(&committer),
             )?;
@@ -219,7 +233,7 @@ impl Server {
                 .spawn(move || el.run())
                 .map_err(|e| Error::io("starting an event loop thread", e))?;
             handle.loops.push(t);
-            handle.inboxes.push(inbox);
+            handle.inboxes.push(Arc::clone(inbox));
         }
         shared.log(format_args!(
             "listening on {} (pid {}, mode {:o}, at most {} connections, {} event loops)",

@@ -90,6 +90,13 @@ pub(crate) fn stats_object(
     put("idle_timeouts", get(&c.idle_timeouts));
     put("write_commits", get(&c.write_commits));
     put("max_connections", shared.opts.max_connections as u64);
+    let per_loop = shared
+        .loop_connections
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed) as u64);
+    put("event_loops", shared.loop_connections.len() as u64);
+    put("loop_connections_min", per_loop.clone().min().unwrap_or(0));
+    put("loop_connections_max", per_loop.max().unwrap_or(0));
     for (k, v) in db {
         if m.contains_key(&k) || !(all_backend_figures || v.as_u64().is_some()) {
             continue;

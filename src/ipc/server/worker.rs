@@ -9,6 +9,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -54,11 +55,13 @@ pub(crate) struct Done {
     pub panicked: bool,
 }
 
-/// Where one event loop receives finished jobs and the outcomes of its handed-over
-/// writes.
+/// Where one event loop receives finished jobs, the outcomes of its handed-over
+/// writes, and connections accepted for it by another loop.
 pub(crate) struct Inbox {
     /// Finished jobs not yet taken by the loop.
     done: Mutex<Vec<Done>>,
+    /// Connections accepted by another loop for this one, not yet taken.
+    streams: Mutex<Vec<UnixStream>>,
     /// Outcomes of handed-over writes not yet taken by the loop, one list per
     /// submission to the committer.
     acks: Mutex<Vec<Vec<Acked>>>,
@@ -71,6 +74,7 @@ impl Inbox {
     pub fn new() -> io::Result<Inbox> {
         Ok(Inbox {
             done: Mutex::new(Vec::new()),
+            streams: Mutex::new(Vec::new()),
             acks: Mutex::new(Vec::new()),
             wake: EventFd::new()?,
         })
@@ -85,6 +89,18 @@ impl Inbox {
     fn deliver(&self, done: Done) {
         self.done.lock().push(done);
         self.wake.notify();
+    }
+
+    /// Hands over a connection accepted for this loop (already counted in its share of
+    /// [`super::Shared::loop_connections`]) and wakes the loop.
+    pub fn hand_over(&self, stream: UnixStream) {
+        self.streams.lock().push(stream);
+        self.wake.notify();
+    }
+
+    /// Takes the connections handed over.
+    pub fn take_streams(&self) -> Vec<UnixStream> {
+        std::mem::take(&mut *self.streams.lock())
     }
 
     /// Takes every finished job.
