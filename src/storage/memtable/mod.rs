@@ -48,6 +48,8 @@ const BRANCHING: u64 = 4;
 /// Rewrites of keys already present (at least one per 8 keys held, too) after which a
 /// memtable starts to use its key index.
 const INDEX_AFTER_REWRITES: usize = 1024;
+/// Keys of the list put in the index per insert while it is being built.
+const INDEX_BUILD_STEP: usize = 64;
 /// How many keys of a batch ahead of its insert a key's index slot is prefetched.
 const PREFETCH_AHEAD: usize = 6;
 /// `value_len` of a tombstone.
@@ -269,6 +271,10 @@ struct WriterState {
     tables: IndexTables<NodeHead>,
     /// Inserts that found their key already present, while the index is not in use.
     rewrites: usize,
+    /// While the index is being built: the last node of the list put in it (the
+    /// sentinel at first). Each insert then puts a few more, and every key added to
+    /// the list meanwhile goes into the index at once.
+    building: Option<NonNull<NodeHead>>,
     /// State of the level generator (xorshift64).
     rng: u64,
 }
@@ -357,6 +363,7 @@ impl Memtable {
                 arena,
                 tables,
                 rewrites: 0,
+                building: None,
                 rng: 0x9E37_79B9_7F4A_7C15,
             }),
             bytes: AtomicUsize::new(0),
@@ -735,10 +742,11 @@ impl MemWriter<'_> {
                     self.last = Some(node.p);
                     let added = self.add_version(node, ts, value);
                     self.state.rewrites += 1;
-                    if self.state.rewrites >= INDEX_AFTER_REWRITES
+                    if self.state.building.is_none()
+                        && self.state.rewrites >= INDEX_AFTER_REWRITES
                         && self.state.rewrites * 8 >= mem.keys.load(Ordering::Relaxed)
                     {
-                        self.build_index();
+                        self.start_index();
                     }
                     added
                 }
@@ -748,6 +756,7 @@ impl MemWriter<'_> {
                 }
             }
         };
+        self.index_some();
         if added {
             self.max_ts = self.max_ts.max(ts);
             let bytes = self.state.arena.allocated() - HEAD_NODE_SIZE + self.state.tables.bytes();
@@ -765,22 +774,45 @@ impl MemWriter<'_> {
             .is_some_and(|last| last.cmp_key(key, key_prefix(key)) == CmpOrdering::Less)
     }
 
-    /// Puts every key in the index and switches lookups to it: the memtable is being
-    /// rewritten, so reads and rewrites gain more from the index than new keys pay for
-    /// it.
-    fn build_index(&mut self) {
+    /// Starts building the index: the memtable is being rewritten, so reads and
+    /// rewrites gain more from it than new keys pay for it. The keys already held go in
+    /// a few per insert ([`MemWriter::index_some`]), so no commit waits for all of them.
+    fn start_index(&mut self) {
         let mem = self.mem;
         let state = &mut *self.state;
         mem.index
             .reserve(&mut state.tables, mem.keys.load(Ordering::Relaxed));
-        let mut n = mem.head().next();
-        while let Some(x) = n {
-            mem.index
-                .insert(&mut state.tables, bloom_hash(x.key()), x.p);
-            n = x.next();
+        state.building = Some(mem.head);
+    }
+
+    /// Puts up to [`INDEX_BUILD_STEP`] more keys of the list in the index; once the
+    /// walk reaches the end of the list, lookups switch to the index.
+    fn index_some(&mut self) {
+        let mem = self.mem;
+        let state = &mut *self.state;
+        let Some(mut at) = state.building.map(Node::new) else {
+            return;
+        };
+        for _ in 0..INDEX_BUILD_STEP {
+            let Some(n) = at.next() else {
+                state.building = None;
+                // Every key is in the index before a lookup can use it.
+                mem.indexed.store(true, Ordering::Release);
+                return;
+            };
+            let key = n.key();
+            let hash = bloom_hash(key);
+            // Keys added to the list since the build began are in already.
+            if mem
+                .index
+                .find(hash, |p| Node::new(p).key() == key)
+                .is_none()
+            {
+                mem.index.insert(&mut state.tables, hash, n.p);
+            }
+            at = n;
         }
-        // Every key is in the index before a lookup can use it.
-        mem.indexed.store(true, Ordering::Release);
+        state.building = Some(at.p);
     }
 
     /// Adds a version to the chain of `node`, in timestamp order; false when the chain
@@ -846,7 +878,7 @@ impl MemWriter<'_> {
             before.link(level).store(node.as_ptr(), Ordering::Release);
             *p = node.as_ptr();
         }
-        if mem.indexed.load(Ordering::Relaxed) {
+        if mem.indexed.load(Ordering::Relaxed) || self.state.building.is_some() {
             let hash = hash.unwrap_or_else(|| bloom_hash(key));
             mem.index.insert(&mut self.state.tables, hash, node);
         }
@@ -1153,6 +1185,54 @@ mod tests {
             );
             assert_eq!(m.latest_ts(&i.to_be_bytes()), Some(want));
         }
+    }
+
+    #[test]
+    fn the_index_is_built_a_few_keys_per_insert() {
+        let m = Arc::new(Memtable::new());
+        let keys = 20_000u64;
+        let k = |i: u64| (i * 2).to_be_bytes();
+        for i in 0..keys {
+            m.insert(&k(i), 1, Some(b"v"));
+        }
+        // Rewrites start the build (one per 8 keys held: 2 500).
+        let mut ts = 2;
+        while m.writer.lock().building.is_none() {
+            m.insert(&k(ts % keys), ts, Some(b"w"));
+            ts += 1;
+        }
+        assert_eq!(ts - 2, keys / 8);
+        // The build takes about keys / INDEX_BUILD_STEP more inserts; new keys (odd
+        // numbers, anywhere in the list) and rewrites meanwhile, read back at once.
+        let mut steps = 0;
+        while !m.indexed.load(Ordering::Relaxed) {
+            let new = (steps * 7919 % keys) * 2 + 1;
+            m.insert(&new.to_be_bytes(), ts, Some(b"n"));
+            assert_eq!(m.get(&new.to_be_bytes(), ts), Some(Some(&b"n"[..])));
+            ts += 1;
+            steps += 1;
+            assert!(steps <= keys, "the build never ends");
+        }
+        assert!(steps >= keys / INDEX_BUILD_STEP as u64 / 2, "{steps}");
+        // The walk also passes the keys added during the build.
+        assert!(
+            steps <= (keys + steps) / INDEX_BUILD_STEP as u64 + 1,
+            "{steps}"
+        );
+        // Every key, old and new, is found through the index.
+        for i in 0..keys {
+            let want: &[u8] = if (2..2 + keys / 8).contains(&i) {
+                b"w"
+            } else {
+                b"v"
+            };
+            assert_eq!(m.get(&k(i), u64::MAX), Some(Some(want)), "key {i}");
+        }
+        for s in 0..steps {
+            let new = (s * 7919 % keys) * 2 + 1;
+            assert_eq!(m.get(&new.to_be_bytes(), u64::MAX), Some(Some(&b"n"[..])));
+        }
+        assert_eq!(m.len() as u64, keys + keys / 8 + steps);
     }
 
     #[test]
