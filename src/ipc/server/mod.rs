@@ -236,12 +236,13 @@ impl Server {
             handle.inboxes.push(Arc::clone(inbox));
         }
         shared.log(format_args!(
-            "listening on {} (pid {}, mode {:o}, at most {} connections, {} event loops)",
+            "listening on {} (pid {}, mode {:o}, at most {} connections, {} event loop{})",
             socket_path.display(),
             std::process::id(),
             mode,
             shared.opts.max_connections,
-            handle.loops.len()
+            handle.loops.len(),
+            if handle.loops.len() == 1 { "" } else { "s" }
         ));
         Ok(handle)
     }
