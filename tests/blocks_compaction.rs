@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use sochdb::storage::compaction::{
     CompactionOptions, NewFile, apply, pick_compaction, run_compaction, write_files,
 };
-use sochdb::storage::entry::{Entry, EntryIter, VecIter, cmp_internal};
+use sochdb::storage::entry::{Entry, EntryIter, VecIter, cmp_internal, read_all};
 use sochdb::storage::manifest::{FileMeta, ManifestState};
 use sochdb::storage::merge::{LiveIter, MergeIter, filter_versions};
 use sochdb::storage::sstable::{
@@ -39,20 +39,6 @@ fn to_model(entries: &[Entry]) -> Model {
             .push((e.ts, e.value.clone()));
     }
     m
-}
-
-fn drain(it: &mut dyn EntryIter) -> Vec<Entry> {
-    let mut out = Vec::new();
-    it.seek_to_first().unwrap();
-    while it.valid() {
-        out.push(Entry::new(
-            it.key(),
-            it.ts(),
-            it.value().map(<[u8]>::to_vec),
-        ));
-        it.next().unwrap();
-    }
-    out
 }
 
 fn source_strategy() -> impl Strategy<Value = Vec<Entry>> {
@@ -96,7 +82,7 @@ proptest! {
             sources.iter().map(|s| Box::new(VecIter::new(s.clone())) as Box<dyn EntryIter>).collect(),
         );
         let mut merge = mk();
-        prop_assert_eq!(&drain(&mut merge), &merged_model);
+        prop_assert_eq!(&read_all(&mut merge).unwrap(), &merged_model);
         if reverse_probe {
             let mut back = Vec::new();
             merge.seek_to_last().unwrap();
@@ -160,7 +146,7 @@ trait CollectAll {
 
 impl CollectAll for VecIter {
     fn collect_all(mut self) -> Vec<Entry> {
-        drain(&mut self)
+        read_all(&mut self).unwrap()
     }
 }
 

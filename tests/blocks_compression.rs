@@ -7,7 +7,7 @@ use std::ops::{Bound, Range};
 use std::sync::Arc;
 
 use sochdb::storage::compaction::CompactionOptions;
-use sochdb::storage::entry::{Entry, EntryIter};
+use sochdb::storage::entry::{Entry, EntryIter, read_all};
 use sochdb::storage::sstable::footer::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use sochdb::storage::sstable::{
     Compression, ConcatIter, MemSource, Table, TableBuilder, TableOptions,
@@ -68,27 +68,13 @@ fn open(name: &str, bytes: Vec<u8>) -> Arc<Table> {
     Table::open(Arc::new(MemSource::new(name, bytes)), 1, None).unwrap()
 }
 
-fn scan(it: &mut dyn EntryIter) -> Vec<Entry> {
-    let mut out = Vec::new();
-    it.seek_to_first().unwrap();
-    while it.valid() {
-        out.push(Entry::new(
-            it.key(),
-            it.ts(),
-            it.value().map(<[u8]>::to_vec),
-        ));
-        it.next().unwrap();
-    }
-    out
-}
-
 /// Every entry by point lookup, an absent key, a full scan, and a full check.
 fn check_reads(t: &Arc<Table>, es: &[Entry]) {
     for e in es {
         assert_eq!(t.get(&e.key, e.ts).unwrap(), Some((e.ts, e.value.clone())));
     }
     assert_eq!(t.get(b"key00001", u64::MAX).unwrap(), None);
-    assert_eq!(scan(&mut t.iter()), es);
+    assert_eq!(read_all(&mut t.iter()).unwrap(), es);
     assert_eq!(t.verify().unwrap().entries, es.len() as u64);
 }
 
@@ -133,7 +119,7 @@ fn format_1_files_still_read_beside_current_ones() {
     // Rewritten (as a compaction rewrites it), it becomes a compressed current file.
     let rewritten = open(
         "rewritten",
-        build(&scan(&mut old.iter()), Compression::Snappy),
+        build(&read_all(&mut old.iter()).unwrap(), Compression::Snappy),
     );
     assert_eq!(rewritten.format_version(), FORMAT_VERSION);
     assert!(rewritten.verify().unwrap().compressed_blocks > 0);
@@ -144,7 +130,7 @@ fn format_1_files_still_read_beside_current_ones() {
     let newer = open("newer", build(&tail, Compression::Snappy));
     let mut both = ConcatIter::new(vec![old, newer], false);
     let all: Vec<Entry> = head.into_iter().chain(tail).collect();
-    assert_eq!(scan(&mut both), all);
+    assert_eq!(read_all(&mut both).unwrap(), all);
 }
 
 fn engine_options(compression: Compression) -> EngineOptions {

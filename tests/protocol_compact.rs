@@ -36,15 +36,9 @@ fn count(c: &Client) -> usize {
     n
 }
 
-#[test]
-fn a_client_compacts_the_served_database() {
-    let s = TestServer::start(ServerOptions::default());
-    let c = Client::connect(&s.socket, ClientOptions::default()).unwrap();
-    assert!(
-        c.server_hello().features.iter().any(|f| f == "compact"),
-        "{:?}",
-        c.server_hello().features
-    );
+/// Three rounds of every key, each round checkpointed into block files: most of the
+/// bytes on disk are overwritten versions.
+fn load(c: &Client) {
     for round in 0..3 {
         let ops: Vec<BatchOp> = (0..KEYS)
             .map(|i| BatchOp::Put {
@@ -55,6 +49,18 @@ fn a_client_compacts_the_served_database() {
         c.write_batch(&ops).unwrap();
         c.checkpoint().unwrap();
     }
+}
+
+#[test]
+fn a_client_compacts_the_served_database() {
+    let s = TestServer::start(ServerOptions::default());
+    let c = Client::connect(&s.socket, ClientOptions::default()).unwrap();
+    assert!(
+        c.server_hello().features.iter().any(|f| f == "compact"),
+        "{:?}",
+        c.server_hello().features
+    );
+    load(&c);
     // A transaction of a second connection, held across the compaction.
     let other = Client::connect(&s.socket, ClientOptions::default()).unwrap();
     let snap = other
@@ -142,16 +148,7 @@ fn compact_frames_byte_by_byte() {
 fn other_connections_are_served_while_one_compacts() {
     let s = TestServer::start(ServerOptions::default());
     let c = Client::connect(&s.socket, ClientOptions::default()).unwrap();
-    for round in 0..3 {
-        let ops: Vec<BatchOp> = (0..KEYS)
-            .map(|i| BatchOp::Put {
-                key: key(i),
-                value: value(round, i),
-            })
-            .collect();
-        c.write_batch(&ops).unwrap();
-        c.checkpoint().unwrap();
-    }
+    load(&c);
     std::thread::scope(|scope| {
         let compacting = scope.spawn(|| {
             for _ in 0..3 {

@@ -2,7 +2,8 @@
 //! like loops that sleep at once: with no spin, a short one and one far longer than the
 //! pauses between requests (so a loop is nearly always polling, and the other loop,
 //! which cannot poll at the same time, must sleep and be woken), every request is
-//! answered, in order, on every connection. The serve command takes `--spin-us`.
+//! answered, in order, on every connection. The serve command takes `--spin-us`, and a
+//! server that has gone quiet stops polling: it uses no processor time while idle.
 
 mod common;
 
@@ -81,4 +82,35 @@ fn serve_takes_spin_us() {
     let (code, _, err) = common::cli(&["serve", "--db", "x", "--spin-us", "soon"]);
     assert_ne!(code, 0);
     assert!(err.contains("spin-us"), "{err}");
+}
+
+/// Processor time (user + system, in clock ticks) the process `pid` has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which is in parentheses): state is the first,
+    // utime the 12th, stime the 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn an_idle_server_stops_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    // A spin of 20 ms: after the last request, the loop polls at most that long.
+    let p = ServeProc::start(dir.path(), &["--spin-us", "20000"]);
+    let mut c = common::Raw::connect(&p.socket);
+    for _ in 0..100 {
+        assert_eq!(c.call(op::PING, b"").0, rep::PONG);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let before = cpu_ticks(p.child.id());
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_ticks(p.child.id()) - before;
+    // A loop that kept polling would use most of a processor-second (about 100 ticks);
+    // an idle server wakes only for its timeout checks.
+    assert!(used <= 20, "an idle server used {used} ticks in one second");
+    drop(c);
+    p.signal(libc::SIGTERM);
+    assert!(p.wait().0.success());
 }

@@ -136,6 +136,22 @@ pub trait EntryIter: Send {
     }
 }
 
+/// Every entry of `it` from the first, in order, copied out (the whole source is held
+/// in memory: for checks and tools, not for large ranges).
+pub fn read_all(it: &mut dyn EntryIter) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    it.seek_to_first()?;
+    while it.valid() {
+        out.push(Entry::new(
+            it.key(),
+            it.ts(),
+            it.value().map(<[u8]>::to_vec),
+        ));
+        it.next()?;
+    }
+    Ok(out)
+}
+
 impl<T: EntryIter + ?Sized> EntryIter for Box<T> {
     fn valid(&self) -> bool {
         (**self).valid()

@@ -469,7 +469,7 @@ impl<I: EntryIter> Iterator for LiveIter<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::entry::{Entry, VecIter};
+    use crate::storage::entry::{Entry, VecIter, read_all};
 
     fn e(k: &str, ts: u64, v: Option<&str>) -> Entry {
         Entry::new(k.as_bytes().to_vec(), ts, v.map(|s| s.as_bytes().to_vec()))
@@ -484,20 +484,6 @@ mod tests {
         )
     }
 
-    fn drain(it: &mut dyn EntryIter) -> Vec<Entry> {
-        let mut out = Vec::new();
-        it.seek_to_first().unwrap();
-        while it.valid() {
-            out.push(Entry::new(
-                it.key(),
-                it.ts(),
-                it.value().map(<[u8]>::to_vec),
-            ));
-            it.next().unwrap();
-        }
-        out
-    }
-
     #[test]
     fn merge_orders_and_newest_source_wins_duplicates() {
         let mut m = merge(vec![
@@ -509,7 +495,7 @@ mod tests {
             ],
             vec![],
         ]);
-        let got = drain(&mut m);
+        let got = read_all(&mut m).unwrap();
         assert_eq!(
             got,
             vec![

@@ -40,6 +40,7 @@ use self::index::{IndexTables, KeyIndex};
 use super::arena::{ALIGN, Arena};
 use super::batch::BatchOp;
 use super::bloom::bloom_hash;
+use super::entry::key_prefix;
 
 /// Most levels of the skip list (a branching factor of 4 covers 4^12 = 16M keys well).
 const MAX_HEIGHT: usize = 12;
@@ -89,14 +90,6 @@ const VALUE_AT: usize = size_of::<VerHead>().next_multiple_of(ALIGN);
 
 /// Bytes of the sentinel node (not counted in the memtable's size).
 const HEAD_NODE_SIZE: usize = LINKS_AT + MAX_HEIGHT * size_of::<AtomicPtr<NodeHead>>();
-
-/// The order prefix of a key: its first 8 bytes, zero-padded, big-endian.
-fn key_prefix(key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = key.len().min(8);
-    b[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(b)
-}
 
 /// Bytes of a node of `height` links holding `key`, rounded up to the arena's alignment.
 fn node_size(height: usize, key: &[u8]) -> usize {

@@ -57,7 +57,7 @@ mod tests {
     use super::*;
     use crate::Status;
     use crate::storage::cache::BlockCache;
-    use crate::storage::entry::{Entry, EntryIter};
+    use crate::storage::entry::{Entry, EntryIter, read_all};
 
     fn entries(n: usize) -> Vec<Entry> {
         let mut out = Vec::new();
@@ -87,20 +87,6 @@ mod tests {
         Table::open(Arc::new(MemSource::new("mem", bytes)), 7, cache).unwrap()
     }
 
-    fn collect_forward(it: &mut dyn EntryIter) -> Vec<Entry> {
-        let mut out = Vec::new();
-        it.seek_to_first().unwrap();
-        while it.valid() {
-            out.push(Entry::new(
-                it.key(),
-                it.ts(),
-                it.value().map(<[u8]>::to_vec),
-            ));
-            it.next().unwrap();
-        }
-        out
-    }
-
     #[test]
     fn build_open_get_iterate_verify() {
         let es = entries(2000);
@@ -111,7 +97,7 @@ mod tests {
         let cache = Arc::new(BlockCache::new(1 << 20));
         let t = open(build(&es, opts), Some(cache.clone()));
         assert!(t.block_count() > 10);
-        assert_eq!(collect_forward(&mut t.iter()), es);
+        assert_eq!(read_all(&mut t.iter()).unwrap(), es);
         let mut it = t.iter();
         it.seek_to_last().unwrap();
         let mut back = Vec::new();
@@ -204,7 +190,7 @@ mod tests {
         assert_eq!(t.get(b"a", 9).unwrap(), Some((3, Some(big))));
         assert_eq!(t.get(b"b", 9).unwrap(), Some((2, Some(Vec::new()))));
         assert_eq!(t.get(&key, 9).unwrap(), Some((1, None)));
-        assert_eq!(collect_forward(&mut t.iter()), es);
+        assert_eq!(read_all(&mut t.iter()).unwrap(), es);
     }
 
     #[test]
@@ -239,7 +225,7 @@ mod tests {
             })
             .collect();
         let mut it = ConcatIter::new(parts, false);
-        assert_eq!(collect_forward(&mut it), es);
+        assert_eq!(read_all(&mut it).unwrap(), es);
         it.seek_to_last().unwrap();
         let mut n = 0;
         while it.valid() {
